@@ -1,0 +1,263 @@
+"""Building diagrams: a mutable :class:`Builder` that types each box as it is
+added, and :meth:`Builder.splice`, which replays a diagram into another one
+under a substitution of shape variables, with new (possibly batch-lifted)
+input types.  Splicing is how a definition is instantiated at a call site,
+and how composition is built.
+
+>>> from catlearn.core.types import TensorType
+>>> b = Builder()
+>>> x = b.input(TensorType("R", (4,)))
+>>> y, = b.apply("relu", [x])
+>>> b.finish([y, y])
+<Diagram R[4] -> R[4] * R[4]: 1 ops>
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from .diagram import CONST, FEEDBACK, Diagram, Op, Param, Scope
+from .errors import CatError, DefinitionError, TypeError_
+from .primitives import REGISTRY, Primitive
+from .types import Dim, TensorType, dim_subst, object_str, same_type
+
+
+class Wire:
+    """A wire under construction, owned by one builder."""
+
+    __slots__ = ("builder", "index", "type")
+
+    def __init__(self, builder: "Builder", index: int, type: TensorType):
+        self.builder = builder
+        self.index = index
+        self.type = type
+
+    def __repr__(self):
+        return f"<wire {self.index} : {self.type}>"
+
+
+def subst_attr(value, env: Mapping[str, Dim]):
+    """Substitute shape variables inside an attribute value."""
+    if not env:
+        return value
+    if isinstance(value, tuple):
+        return tuple(subst_attr(v, env) for v in value)
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return dim_subst(value, env)
+
+
+class Builder:
+    """Accumulates typed ops; child builders hold the bodies of feedback loops
+    and capture the outer wires they read."""
+
+    def __init__(self, parent: "Builder | None" = None):
+        self.parent = parent
+        self.types: list[TensorType] = []
+        self.ops: list[Op] = []
+        self.inputs: list[int] = []
+        self.params: list[Param] = []
+        self.captured: dict[Wire, int] = {}
+        self.capture_sources: list[Wire] = []
+        self.scope: Scope | None = parent.scope if parent else None
+        self._labels: dict = {}
+        self._param_names: set[str] = set()
+
+    @property
+    def root(self) -> "Builder":
+        b = self
+        while b.parent is not None:
+            b = b.parent
+        return b
+
+    # -- wires ---------------------------------------------------------------
+    def _new(self, t: TensorType) -> Wire:
+        self.types.append(t)
+        return Wire(self, len(self.types) - 1, t)
+
+    def input(self, t: TensorType) -> Wire:
+        w = self._new(t)
+        self.inputs.append(w.index)
+        return w
+
+    def local(self, w: Wire) -> int:
+        """The index of `w` here, capturing it from an enclosing builder."""
+        if w.builder is self:
+            return w.index
+        if w not in self.captured:
+            if self.parent is None:
+                raise CatError("internal: a wire from another diagram was used")
+            self.parent.local(w)
+            self.captured[w] = self._new(w.type).index
+            self.capture_sources.append(w)
+        return self.captured[w]
+
+    def param(self, name: str, t: TensorType, init: tuple = ("zeros", ()), span=None) -> Wire:
+        """A new parameter of the root diagram, named under the current scope."""
+        root = self.root
+        full = f"{self.scope.qualname}.{name}" if self.scope else name
+        base, k = full, 1
+        while full in root._param_names:
+            full = f"{base}_{k}"
+            k += 1
+        root._param_names.add(full)
+        w = root._new(t)
+        root.params.append(Param(full, w.index, init, span))
+        return w
+
+    # -- scopes --------------------------------------------------------------
+    def enter(self, name: str, lift: int = 0, span=None) -> Scope:
+        """Open a call frame of definition `name`; returns the previous scope."""
+        parent = self.scope
+        key = (id(parent), name)
+        root = self.root
+        count = root._labels.get(key, 0)
+        root._labels[key] = count + 1
+        label = name if count == 0 else f"{name}_{count}"
+        self.scope = Scope(name, label, parent, lift, span)
+        return parent
+
+    # -- boxes ---------------------------------------------------------------
+    def apply(self, prim: Primitive | str, inputs: list[Wire], attrs: Mapping | None = None, span=None,
+              scope: Scope | None = None, body: Diagram | None = None) -> list[Wire]:
+        """Add one box; returns its output wires.  Type errors get `span`."""
+        prim = REGISTRY[prim] if isinstance(prim, str) else prim
+        attrs = dict(attrs or {})
+        try:
+            outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
+        except CatError as e:
+            raise e.at(span)
+        return self.add_op(prim, attrs, inputs, outs, lift, span, scope, body)
+
+    def add_op(self, prim, attrs, inputs, out_types, lift=0, span=None, scope=None, body=None) -> list[Wire]:
+        ins = tuple(self.local(w) for w in inputs)
+        outs = [self._new(t) for t in out_types]
+        self.ops.append(Op(prim, tuple(sorted(attrs.items())), ins, tuple(w.index for w in outs), lift,
+                           scope if scope is not None else self.scope, span, body))
+        return outs
+
+    def const(self, value, dtype: str = "R", span=None) -> Wire:
+        value = float(value) if dtype == "R" else int(value)
+        return self.apply(CONST, [], {"value": value, "dtype": dtype}, span)[0]
+
+    def finish(self, outputs: list[Wire], name: str | None = None) -> Diagram:
+        return Diagram(tuple(self.types), tuple(self.ops), tuple(self.inputs),
+                       tuple(self.local(w) for w in outputs), tuple(self.params), name)
+
+    # -- feedback (the delayed trace) --------------------------------------
+    def feedback(self, state: str, state_type: TensorType, init: tuple | None, inputs: list[Wire],
+                 body: Callable[["Builder", list[Wire], Wire], tuple[list[Wire], Wire]], span=None) -> list[Wire]:
+        """``feedback state : S = init in body`` where ``body : X ⊗ S → Y ⊗ S``.
+
+        The node's body diagram has inputs ``X, S, C`` (``C`` the outer wires
+        it captures) and outputs ``Y, S``.  Without an initial state, every
+        path from the state input to the next state must pass a ``delay``.
+        """
+        child = Builder(self)
+        xs = [child.input(w.type) for w in inputs]
+        s = child.input(state_type)
+        ys, s_next = body(child, xs, s)
+        if not same_type(s_next.type, state_type):
+            raise TypeError_(f"the next value of the feedback state `{state}` has the wrong type",
+                             span, expected=str(state_type), found=str(s_next.type))
+        for w in child.capture_sources:
+            child.inputs.append(child.captured[w])
+        inner = child.finish(list(ys) + [s_next], name=state)
+        if init is None and not guarded(inner, len(xs)):
+            raise DefinitionError(f"feedback `{state}` is not guarded by a delay", span,
+                                  expected="every path from the state to its next value to pass through `delay`",
+                                  found=f"a path from `{state}` to its next value with no delay",
+                                  hint=f"give the state an initial value (`feedback {state} : {state_type} = zeros in …`) "
+                                       f"or delay it (`delay({state}, init=zeros)`)")
+        lift = inputs[0].type.rank - xs[0].type.rank if inputs else 0
+        attrs = {"state": state, "state_type": state_type, "init": init, "n_inputs": len(inputs)}
+        return self.add_op(FEEDBACK, attrs, list(inputs) + child.capture_sources, [t for t in inner.cod[:-1]],
+                           lift, span, body=inner)
+
+    # -- splicing --------------------------------------------------------------
+    def splice(self, d: Diagram, inputs: list[Wire], env: Mapping[str, Dim] | None = None,
+               fill: Mapping[Primitive, Callable] | None = None, span=None) -> list[Wire]:
+        """Replay `d` on `inputs`, substituting `env` in types and attributes.
+
+        Every box is re-typed on its new inputs, so batch axes lift through.
+        `fill` maps opaque generators (holes, value parameters) to callables
+        ``(builder, wires) -> wires`` that elaborate them at this site.
+        """
+        env = dict(env or {})
+        fill = fill or {}
+        m: dict[int, Wire] = dict(zip(d.inputs, inputs))
+        for p in d.params:
+            m[p.wire] = self.param(p.name, d.types[p.wire].subst(env), p.init, p.span)
+        self._replay(d, m, env, fill, span)
+        return [m[w] for w in d.outputs]
+
+    def _rebase(self, scope: Scope | None, cache: dict) -> Scope | None:
+        if scope is None:
+            return self.scope
+        if scope not in cache:
+            parent = self._rebase(scope.parent, cache)
+            cache[scope] = Scope(scope.name, scope.label, parent, scope.lift, scope.span)
+        return cache[scope]
+
+    def _replay(self, d: Diagram, m: dict, env, fill, span) -> None:
+        scopes: dict = {}
+        for op in d.ops:
+            ins = [m[i] for i in op.inputs]
+            if op.prim in fill:
+                outs = fill[op.prim](self, ins)
+            elif op.prim is FEEDBACK:
+                outs = self._replay_feedback(op, ins, env, fill, span)
+            else:
+                scope = self._rebase(op.scope, scopes)
+                attrs = {k: subst_attr(v, env) for k, v in op.attrs}
+                try:
+                    outs = self.apply(op.prim, ins, attrs, op.span, scope)
+                except CatError as e:
+                    raise _at_site(e, span)
+            for w, x in zip(op.outputs, outs):
+                m[w] = x
+
+    def _replay_feedback(self, op: Op, ins: list[Wire], env, fill, span) -> list[Wire]:
+        a = op.attr
+        n = a["n_inputs"]
+        body = op.body
+        x_types = [body.types[w] for w in body.inputs[:n]]
+        lift = ins[0].type.rank - x_types[0].rank if n else 0
+        state_type = a["state_type"].subst(env)
+        if lift > 0:
+            state_type = TensorType(state_type.dtype, ins[0].type.shape[:lift] + state_type.shape,
+                                    ins[0].type.names[:lift] + state_type.names)
+
+        def replay_body(child: Builder, xs, s):
+            inner = dict(zip(body.inputs[:n], xs))
+            inner[body.inputs[n]] = s
+            inner.update(zip(body.inputs[n + 1:], ins[n:]))
+            child._replay(body, inner, env, fill, span)
+            outs = [inner[w] for w in body.outputs]
+            return outs[:-1], outs[-1]
+
+        return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span)
+
+
+def _at_site(e: CatError, span) -> CatError:
+    """An error raised while instantiating a definition, noted at the call site."""
+    if span is not None and e.span is not None and e.span != span:
+        e.notes = e.notes + (f"while instantiating the definition used at {span.location}",)
+    return e.at(span)
+
+
+def guarded(body: Diagram, n_inputs: int) -> bool:
+    """Whether every path from the state input to the state output of a
+    feedback body passes through a ``delay``."""
+    state_in = body.inputs[n_inputs]
+    reach = {state_in}
+    for op in body.ops:
+        if op.prim.name == "delay":
+            continue
+        if any(i in reach for i in op.inputs):
+            reach.update(op.outputs)
+    return body.outputs[-1] not in reach
+
+
+def check_object(found: tuple, expected: tuple, what: str, span=None) -> None:
+    if len(found) != len(expected) or not all(map(same_type, found, expected)):
+        raise TypeError_(what, span, expected=object_str(expected), found=object_str(found))

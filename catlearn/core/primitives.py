@@ -1,0 +1,138 @@
+"""The primitive registry: one small definition per generator.
+
+A :class:`Primitive` is a box of the free symmetric monoidal category the IR
+lives in.  It carries its name, the std module that exports it, a
+shape-polymorphic :class:`~catlearn.core.signature.Signature` (or a custom
+type rule for attribute-dependent shapes such as ``einsum``), its attributes,
+its reference NumPy semantics, and a drawing hint.  The parser, the checker,
+the printer and the drawer all read the registry, so adding a primitive is
+one call to :func:`primitive` in one place.
+
+>>> relu = REGISTRY["relu"]
+>>> str(relu.signature)
+'R -> R'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import TypeError_
+from .signature import Signature, check_size
+from .types import TensorType, dtype
+
+ATTR_KINDS = ("int", "float", "number", "str", "dim", "dims", "init", "dtype")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A keyword attribute of a primitive: its kind and default (None: required)."""
+
+    kind: str
+    default: Any = None
+    doc: str = ""
+
+
+DTYPE_CLASSES: dict[str, Callable[[str], bool]] = {
+    "semiring": lambda n: dtype(n) is not None,
+    "ring": lambda n: bool(dtype(n) and dtype(n).ring),
+    "field": lambda n: bool(dtype(n) and dtype(n).field),
+    "real": lambda n: n == "R",
+    "ordered": lambda n: bool(dtype(n) and dtype(n).ordered),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """A generator: name, signature, attributes, NumPy semantics, drawing hint.
+
+    ``infer(input_types, attrs) -> (output_types, lift)`` types one
+    application; ``numpy(*arrays, **attrs)`` computes it on arrays whose leading
+    axes are batch axes.
+    """
+
+    name: str
+    signature: Signature | None
+    module: str
+    doc: str = ""
+    attrs: dict = field(default_factory=dict)
+    dtypes: str = "semiring"
+    numpy: Callable | None = None
+    type_rule: Callable | None = None
+    check: Callable | None = None
+    polynomial: bool = False
+    stateful: bool = False
+    glyph: str = ""
+    arity: int | Callable | None = None
+
+    def n_inputs(self, attrs: dict) -> int:
+        """How many input wires one application takes (for point-free use)."""
+        if self.signature is not None:
+            return len(self.signature.inputs)
+        if callable(self.arity):
+            return self.arity(attrs)
+        return self.arity if self.arity is not None else 1
+
+    def infer(self, inputs: tuple, attrs: dict) -> tuple[tuple, int]:
+        """(output types, number of lifted batch axes) of one application."""
+        if self.type_rule is not None:
+            outs, lift = self.type_rule(tuple(inputs), attrs)
+            for t in outs:
+                check_size(t)
+        else:
+            outs, lift = self.signature.apply(inputs, attrs, self.name, DTYPE_CLASSES[self.dtypes])
+        if self.check is not None:
+            problem = self.check(inputs, attrs, outs)
+            if problem:
+                raise TypeError_(problem if isinstance(problem, str) else problem[0],
+                                 hint=None if isinstance(problem, str) else problem[1])
+        return outs, lift
+
+    def describe(self) -> str:
+        sig = str(self.signature) if self.signature else "(attribute-dependent)"
+        return f"{self.name} : {sig}"
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def primitive(name: str, signature: str | None, *, module: str, **options):
+    """Register a primitive; use as a decorator on its NumPy semantics::
+
+        @primitive("double", "R -> R", module="std.math", glyph="2×")
+        def double(x):
+            \"\"\"2x\"\"\"
+            return 2 * x
+    """
+    sig = Signature.parse(signature) if signature else None
+
+    def register(fn):
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} is registered twice")
+        opts = dict(options)
+        doc = opts.pop("doc", None) or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
+        REGISTRY[name] = Primitive(name, sig, module, doc=doc, numpy=fn, **opts)
+        return fn
+
+    return register
+
+
+def generator(name: str, inputs: tuple, outputs: tuple, *, module: str = "user", doc: str = "") -> Primitive:
+    """An opaque generator with a fixed (possibly symbolic) signature: a user
+    ``gen`` declaration or a higher-order argument.  It has no semantics."""
+    return Primitive(name, Signature(tuple(inputs), tuple(outputs)), module, doc=doc, dtypes="semiring")
+
+
+def std_modules() -> dict[str, list[str]]:
+    """Std module name -> names of the registry primitives it exports."""
+    out: dict[str, list[str]] = {}
+    for p in REGISTRY.values():
+        out.setdefault(p.module, []).append(p.name)
+    return out
+
+
+def is_scalar(t: TensorType) -> bool:
+    return t.rank == 0

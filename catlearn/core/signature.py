@@ -1,0 +1,266 @@
+"""Shape-polymorphic signatures of generators, and their instantiation.
+
+A signature such as ``D[n, k] * D[k, m] -> D[n, m]`` has shape variables
+(``n``, ``k``, ``m``) and possibly the dtype variable ``D``.  Applying it to
+actual wire types unifies the declared axes with the *trailing* axes of each
+argument; extra leading axes are batch axes, lifted implicitly (an argument's
+lift prefix must be a suffix of the longest one, as in NumPy broadcasting).
+
+>>> from catlearn.core.types import TensorType
+>>> sig = Signature.parse("D[n, k] * D[k, m] -> D[n, m]")
+>>> out, lift = sig.apply([TensorType("R", (32, 5, 3)), TensorType("R", (3, 7))], {})
+>>> str(out[0]), lift
+('R[32, 5, 7]', 1)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import TypeError_
+from .types import (MAX_ELEMENTS, Dim, Poly, TensorType, dim_add, dim_mul, dim_str, dim_sub,
+                    dim_subst, dim_vars, object_str)
+
+DTYPE_VAR = "D"
+
+_TOKEN = re.compile(r"\s*(->|[A-Za-z_][A-Za-z_0-9]*|\d+|[\[\]\(\),*+\-])")
+
+
+def _tokens(text: str) -> list[str]:
+    pos, out = 0, []
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ValueError(f"bad signature text at {text[pos:]!r}")
+        out.append(m.group(1))
+        pos = m.end()
+    return out
+
+
+class _SigParser:
+    def __init__(self, text: str):
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, expected=None):
+        tok = self.peek()
+        if expected is not None and tok != expected:
+            raise ValueError(f"expected {expected!r}, found {tok!r}")
+        self.i += 1
+        return tok
+
+    def object(self) -> tuple:
+        if self.peek() == "(":
+            self.take("(")
+            self.take(")")
+            return ()
+        out = [self.tensor()]
+        while self.peek() == "*":
+            self.take("*")
+            out.append(self.tensor())
+        return tuple(out)
+
+    def tensor(self) -> TensorType:
+        dt = self.take()
+        dims = []
+        if self.peek() == "[":
+            self.take("[")
+            while self.peek() != "]":
+                dims.append(self.dim())
+                if self.peek() == ",":
+                    self.take(",")
+            self.take("]")
+        return TensorType(dt, tuple(dims))
+
+    def dim(self) -> Dim:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            value = dim_add(value, self.term(), 1 if op == "+" else -1)
+        return value
+
+    def term(self) -> Dim:
+        value = self.atom()
+        while self.peek() == "*":
+            self.take("*")
+            value = dim_mul(value, self.atom())
+        return value
+
+    def atom(self) -> Dim:
+        tok = self.take()
+        if tok.isdigit():
+            return int(tok)
+        if tok == "(":
+            value = self.dim()
+            self.take(")")
+            return value
+        return Poly.var(tok)
+
+
+def _single_var(d: Dim) -> str | None:
+    if isinstance(d, Poly) and len(d.terms) == 1:
+        (mono, coef), = d.terms.items()
+        if coef == 1 and len(mono) == 1:
+            return mono[0]
+    return None
+
+
+def _solve_linear(decl: Dim, actual: Dim, env: dict) -> bool:
+    """Solve ``decl[env] = actual`` when one unbound variable occurs linearly."""
+    d = dim_subst(decl, env)
+    free = dim_vars(d) - set(env)
+    if len(free) != 1:
+        return False
+    v = free.pop()
+    coef = sum(c for m, c in d.terms.items() if m == (v,))
+    if not coef or any(v in m and m != (v,) for m in d.terms):
+        return False
+    rest = dim_sub(d, dim_mul(coef, Poly.var(v)))
+    rhs = dim_sub(actual, rest)
+    if isinstance(rhs, int):
+        if rhs % coef:
+            return False
+        env[v] = rhs // coef
+        return True
+    if all(c % coef == 0 for c in rhs.terms.values()):
+        env[v] = rhs if coef == 1 else Poly({m: c // coef for m, c in rhs.terms.items()})
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Signature:
+    """``inputs -> outputs`` with shape variables and the dtype variable ``D``."""
+
+    inputs: tuple
+    outputs: tuple
+
+    @staticmethod
+    def parse(text: str) -> "Signature":
+        p = _SigParser(text)
+        ins = p.object()
+        p.take("->")
+        outs = p.object()
+        if p.peek() is not None:
+            raise ValueError(f"trailing text in signature {text!r}")
+        return Signature(ins, outs)
+
+    def __str__(self):
+        return f"{object_str(self.inputs)} -> {object_str(self.outputs)}"
+
+    def apply(self, actual, attrs: Mapping, name: str = "box", dtypes=None):
+        """Output types and lift rank of this signature applied to `actual`.
+
+        `attrs` with integer values bind shape variables of the same name.
+        `dtypes` restricts the dtype variable (a predicate on dtype names).
+        Raises :class:`TypeError_` (without a span) when the types disagree.
+        """
+        outs, lift, _ = self.unify(actual, attrs, name, dtypes)
+        return outs, lift
+
+    def unify(self, actual, attrs: Mapping, name: str = "box", dtypes=None):
+        """Like :meth:`apply`, also returning the substitution of shape variables."""
+        if len(actual) != len(self.inputs):
+            raise TypeError_(f"`{name}` takes {len(self.inputs)} argument(s), found {len(actual)}",
+                             expected=object_str(self.inputs), found=object_str(actual))
+        env: dict[str, Dim] = {k: v for k, v in attrs.items() if isinstance(v, (int, Poly)) and not isinstance(v, bool)}
+        axis_names: dict[str, str] = {}
+        dt = None
+        deferred = []
+        prefixes = []
+        for index, (a, decl) in enumerate(zip(actual, self.inputs), 1):
+            def mismatch(why: str, a=a, decl=decl, index=index):
+                shown = decl.subst(env)
+                if decl.dtype == DTYPE_VAR and dt:
+                    shown = TensorType(dt, shown.shape)
+                where = f"argument {index} of `{name}`" if len(actual) > 1 else f"the argument of `{name}`"
+                return TypeError_(f"{where} {why}", expected=f"{shown} (after any batch axes)" if decl.rank else str(shown), found=str(a))
+            if decl.dtype == DTYPE_VAR:
+                if dt is None:
+                    if dtypes is not None and not dtypes(a.dtype):
+                        raise mismatch(f"is not defined for dtype {a.dtype}")
+                    dt = a.dtype
+                elif a.dtype != dt:
+                    raise mismatch("has a different dtype from the others")
+            elif a.dtype != decl.dtype:
+                raise mismatch("has the wrong dtype")
+            k = a.rank - decl.rank
+            if k < 0:
+                raise mismatch(f"has too few axes (needs {decl.rank})")
+            prefixes.append((a.shape[:k], a.names[:k]))
+            for dd, dn, ad, an in zip(decl.shape, decl.names, a.shape[k:], a.names[k:]):
+                if dn and an and dn != an:
+                    raise mismatch(f"has an axis named `{an}` where `{dn}` was expected")
+                v = _single_var(dd)
+                if v is not None:
+                    if v in env:
+                        if env[v] != ad:
+                            raise mismatch(f"has axis size {dim_str(ad)} where {dim_str(env[v])} was expected")
+                        if an and axis_names.get(v, an) != an:
+                            raise mismatch(f"has axis named `{an}` where `{axis_names[v]}` was expected")
+                    else:
+                        env[v] = ad
+                    if an:
+                        axis_names.setdefault(v, an)
+                elif isinstance(dd, int):
+                    if dd != ad:
+                        raise mismatch(f"has axis size {dim_str(ad)} where {dd} was expected")
+                else:
+                    deferred.append((dd, ad, mismatch))
+        progress = True
+        while deferred and progress:
+            progress = False
+            for item in list(deferred):
+                dd, ad, mismatch = item
+                if dim_vars(dd) <= set(env):
+                    if dim_subst(dd, env) != ad:
+                        raise mismatch(f"has axis size {dim_str(ad)} where {dim_str(dim_subst(dd, env))} was expected")
+                    deferred.remove(item)
+                    progress = True
+                elif _solve_linear(dd, ad, env):
+                    deferred.remove(item)
+                    progress = True
+        if deferred:
+            dd, ad, mismatch = deferred[0]
+            raise mismatch(f"has axis size {dim_str(ad)}, which does not fit {dim_str(dd)}")
+        lift_shape, lift_names = max(prefixes, key=lambda p: len(p[0])) if prefixes else ((), ())
+        for index, (shape, names) in enumerate(prefixes, 1):
+            tail = len(lift_shape) - len(shape)
+            if lift_shape[tail:] != shape or any(x and y and x != y for x, y in zip(lift_names[tail:], names)):
+                raise TypeError_(f"the batch axes of the arguments of `{name}` do not agree",
+                                 expected=f"batch axes that are a suffix of [{', '.join(map(dim_str, lift_shape))}]",
+                                 found=f"argument {index} with batch axes [{', '.join(map(dim_str, shape))}]",
+                                 hint="batch (leading) axes broadcast like NumPy: each argument's must end the longest one")
+        out = []
+        for decl in self.outputs:
+            missing = decl.vars() - set(env)
+            if missing:
+                raise TypeError_(f"cannot infer the size `{sorted(missing)[0]}` in the result of `{name}`",
+                                 hint="give it as a keyword argument")
+            shape = tuple(dim_subst(d, env) for d in decl.shape)
+            names = tuple(n or axis_names.get(_single_var(d) or "") for n, d in zip(decl.names, decl.shape))
+            t = TensorType(dt if decl.dtype == DTYPE_VAR else decl.dtype, shape, names)
+            if lift_shape:
+                t = TensorType(t.dtype, lift_shape + t.shape, lift_names + t.names)
+            check_size(t)
+            out.append(t)
+        return tuple(out), len(lift_shape), env
+
+
+def check_size(t: TensorType) -> None:
+    """Reject a concrete type with a negative axis or more than MAX_ELEMENTS elements."""
+    size = 1
+    for d in t.shape:
+        if isinstance(d, int):
+            if d < 0:
+                raise TypeError_(f"the type {t} has a negative axis size", hint="check the kernel and padding sizes")
+            size *= d
+    if size > MAX_ELEMENTS:
+        raise TypeError_(f"the type {t} has {size:,} elements, more than catlearn allows",
+                         expected=f"at most {MAX_ELEMENTS:,} elements", found=f"{size:,}",
+                         hint="check the axis sizes; a tensor this large could not be allocated")

@@ -1,0 +1,84 @@
+"""``std.linalg``: contractions over any semiring (leading axes are batch)."""
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from ..core.errors import TypeError_
+from ..core.primitives import Attr, primitive
+from ..core.signature import DTYPE_VAR, Signature
+from ..core.types import Poly, TensorType
+
+M = "std.linalg"
+
+
+@primitive("dot", "D[n] * D[n] -> D", module=M, polynomial=True, glyph="·")
+def dot(x, y):
+    """⟨x, y⟩ = ⊕ᵢ xᵢ ⊗ yᵢ"""
+    return np.einsum("...n,...n->...", x, y)
+
+
+@primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x")
+def matvec(w, x):
+    """W x"""
+    return np.einsum("...mn,...n->...m", w, x)
+
+
+@primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@")
+def matmul(a, b):
+    """A B"""
+    return np.matmul(a, b)
+
+
+@primitive("outer", "D[n] * D[m] -> D[n, m]", module=M, polynomial=True, glyph="⊗")
+def outer(x, y):
+    """x yᵀ"""
+    return np.einsum("...n,...m->...nm", x, y)
+
+
+@primitive("transpose", "D[n, m] -> D[m, n]", module=M, polynomial=True, glyph="ᵀ")
+def transpose(x):
+    """Aᵀ (the last two axes swapped)"""
+    return np.swapaxes(x, -1, -2)
+
+
+_SPEC = re.compile(r"^\s*([a-z]*(?:\s*,\s*[a-z]*)*)\s*->\s*([a-z]*)\s*$")
+
+
+@lru_cache(maxsize=256)
+def einsum_signature(spec: str) -> Signature:
+    """The signature of ``einsum(spec=…)``: ``"ij,jk->ik"`` gives
+    ``D[i, j] * D[j, k] -> D[i, k]``."""
+    m = _SPEC.match(spec)
+    if not m:
+        raise TypeError_(f"`{spec}` is not an einsum specification", expected='letters, e.g. "ij,jk->ik"', found=spec)
+    ins = [s.strip() for s in m.group(1).split(",")]
+    out = m.group(2)
+    letters = set("".join(ins))
+    if not set(out) <= letters or len(set(out)) != len(out):
+        raise TypeError_(f"the output of einsum `{spec}` must use distinct letters of its inputs",
+                         expected=f"letters among {''.join(sorted(letters))}", found=out)
+    if any(len(set(s)) != len(s) for s in ins):
+        raise TypeError_(f"einsum `{spec}` repeats a letter within one input (diagonals are not supported)")
+
+    def t(s):
+        return TensorType(DTYPE_VAR, tuple(Poly.var(c) for c in s))
+
+    return Signature(tuple(t(s) for s in ins), (t(out),))
+
+
+def _einsum_rule(inputs, attrs):
+    sig = einsum_signature(attrs["spec"])
+    return sig.apply(inputs, {}, "einsum")
+
+
+def _einsum_arity(attrs):
+    return len(str(attrs.get("spec", "")).split("->")[0].split(","))
+
+
+@primitive("einsum", None, module=M, attrs={"spec": Attr("str", doc='e.g. "ij,jk->ik"')},
+           type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity)
+def einsum(*xs, spec):
+    """Σ over the letters missing from the output of the product of the inputs"""
+    ins, out = spec.replace(" ", "").split("->")
+    return np.einsum(",".join("..." + s for s in ins.split(",")) + "->..." + out, *xs)

@@ -1,0 +1,169 @@
+"""Hypothesis strategies for random well-typed diagrams.
+
+``diagrams()`` draws a random diagram over a set of primitives (by default
+every registered primitive with NumPy semantics for the dtype): a DAG with
+shared wires (copies), unused wires (discards), parameters, constants and
+inputs with extra batch axes (so boxes are lifted).  It works for
+user-defined primitives too, provided their signature is a
+:class:`~catlearn.core.signature.Signature` or an instance generator is
+registered in :data:`INSTANCES`.
+
+>>> from hypothesis import given
+>>> @given(diagrams(max_ops=4))
+... def test_has_a_type(d):
+...     assert d.type
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..core.builder import Builder
+from ..core.diagram import Diagram
+from ..core.errors import CatError
+from ..core.primitives import DTYPE_CLASSES, REGISTRY, Primitive
+from ..core.signature import DTYPE_VAR
+from ..core.types import TensorType, dim_subst
+
+SIZES = (1, 2, 3)
+#: values drawn for integer attributes that are also shape variables
+ATTR_CHOICES = {"pad": (0, 1), "size": (1, 2)}
+
+
+def _t(dt, *shape):
+    return TensorType(dt, tuple(shape))
+
+
+def _sig_instance(prim: Primitive, draw, dt: str, sizes) -> tuple[list, dict]:
+    sig = prim.signature
+    names = set().union(*(t.vars() for t in sig.inputs + sig.outputs))
+    env = {v: draw(st.sampled_from(sizes)) for v in sorted(names)}
+    attrs = {}
+    for name, spec in prim.attrs.items():
+        if name in env:
+            if name in ATTR_CHOICES:
+                env[name] = draw(st.sampled_from(ATTR_CHOICES[name]))
+            attrs[name] = env[name]
+        elif spec.default is not None:
+            attrs[name] = spec.default
+    if "i" in prim.attrs and "n" in env:
+        attrs["i"] = draw(st.integers(0, env["n"] - 1))
+    ins = [TensorType(dt if t.dtype == DTYPE_VAR else t.dtype, tuple(dim_subst(d, env) for d in t.shape))
+           for t in sig.inputs]
+    return ins, attrs
+
+
+_EINSUM = ["ij,jk->ik", "i,i->", "ij->ji", "ij,j->i", "i,j->ij", "ijk,ik->ij", "ij->i"]
+
+
+def _einsum(draw, dt, sizes):
+    spec = draw(st.sampled_from(_EINSUM))
+    env = {c: draw(st.sampled_from(sizes)) for c in sorted(set(spec) - set(",->"))}
+    ins = [_t(dt, *(env[c] for c in part)) for part in spec.split("->")[0].split(",")]
+    return ins, {"spec": spec}
+
+
+def _reshape(draw, dt, sizes):
+    a, b = draw(st.sampled_from(sizes)), draw(st.sampled_from(sizes))
+    if draw(st.booleans()):
+        return [_t(dt, a * b)], {"shape": (a, b), "axes": 1}
+    return [_t(dt, a, b)], {"shape": (a * b,), "axes": 2}
+
+
+def _rearrange(draw, dt, sizes):
+    spec = draw(st.sampled_from(["a b -> b a", "a b c -> c a b", "a b c -> a c b"]))
+    n = len(spec.split("->")[0].split())
+    return [_t(dt, *(draw(st.sampled_from(sizes)) for _ in range(n)))], {"spec": spec}
+
+
+def _constant(draw, dt, sizes):
+    shape = tuple(draw(st.lists(st.sampled_from(sizes), max_size=2)))
+    return [], {"shape": shape, "dtype": dt}
+
+
+#: instance generators for primitives whose type depends on attributes:
+#: ``(draw, dtype, sizes) -> (input types, attrs)``
+INSTANCES: dict[str, Callable] = {"einsum": _einsum, "reshape": _reshape, "rearrange": _rearrange,
+                                  "zeros": _constant, "ones": _constant}
+
+
+def default_primitives(dt: str = "R") -> list[Primitive]:
+    """Registered primitives with NumPy semantics that apply to dtype `dt`."""
+    out = []
+    for p in REGISTRY.values():
+        if p.numpy is None or p.stateful:
+            continue
+        if p.signature is None and p.name not in INSTANCES:
+            continue
+        if not DTYPE_CLASSES[p.dtypes](dt):
+            continue
+        if p.signature is not None and any(t.dtype not in (DTYPE_VAR, dt) for t in p.signature.inputs + p.signature.outputs):
+            continue
+        if dt != "R" and not p.polynomial:
+            continue
+        out.append(p)
+    return sorted(out, key=lambda p: p.name)
+
+
+@st.composite
+def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "R", min_ops: int = 1,
+             max_ops: int = 6, sizes=SIZES, max_inputs: int = 3, params: bool = True, consts: bool = True,
+             batch: bool = True) -> Diagram:
+    """A random well-typed diagram (see the module docstring)."""
+    prims = list(primitives) if primitives is not None else default_primitives(dtype)
+    b = Builder()
+    pool: list = []
+    batch_axis = draw(st.sampled_from((2, 3))) if batch else None
+    for _ in range(draw(st.integers(min_ops, max_ops))):
+        prim = draw(st.sampled_from(prims))
+        make = INSTANCES.get(prim.name)
+        try:
+            ins, attrs = make(draw, dtype, sizes) if make else _sig_instance(prim, draw, dtype, sizes)
+        except (KeyError, ValueError):
+            continue
+        wires = [_wire(draw, b, pool, t, dtype, max_inputs, params, consts, batch_axis) for t in ins]
+        try:
+            pool.extend(b.apply(prim, wires, attrs))
+        except CatError:
+            continue
+    if not pool:
+        pool.append(b.input(_t(dtype, draw(st.sampled_from(sizes)))))
+    outs = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+    return b.finish(outs)
+
+
+def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, consts, batch_axis):
+    matches = [w for w in pool if w.type.dtype == t.dtype and w.type.shape[w.type.rank - t.rank:] == t.shape
+               and w.type.rank >= t.rank]
+    choice = draw(st.integers(0, len(matches)))
+    if choice < len(matches):
+        return matches[choice]
+    kinds = ["input"] * (len(b.inputs) < max_inputs) + ["param"] * params + ["const"] * (consts and t.rank == 0)
+    kind = draw(st.sampled_from(kinds or ["input"]))
+    if kind == "param":
+        w = b.param(f"p{len(b.params)}", t, ("normal", ()))
+    elif kind == "const":
+        value = draw(st.integers(-3, 3)) if dt != "R" else draw(st.floats(-2, 2, allow_nan=False, width=32))
+        w = b.const(value, dt)
+    else:
+        lifted = batch_axis is not None and draw(st.booleans())
+        w = b.input(TensorType(t.dtype, ((batch_axis,) if lifted else ()) + t.shape))
+    pool.append(w)
+    return w
+
+
+def points(d: Diagram, seed: int | None = None, low: float = -2.0, high: float = 2.0) -> list:
+    """Random inputs for `d` (bounded floats, or residues for Z_p), deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in d.dom:
+        shape = tuple(t.shape)
+        if t.dtype == "R":
+            out.append(rng.uniform(low, high, shape))
+        elif t.dtype.startswith("Z") and t.dtype[1:].isdigit():
+            out.append(rng.integers(0, int(t.dtype[1:]), shape))
+        else:
+            out.append(rng.integers(-3, 4, shape))
+    return out
