@@ -5,7 +5,9 @@ Because copy/discard are implicit and every box is deterministic, two
 diagrams are equal in the free symmetric monoidal category with copy and
 discard (a cartesian one) exactly when their maximally shared, dead-code-free
 term graphs coincide.  :func:`canonical_key` computes that graph in a
-canonical order by a depth-first walk from the outputs.
+canonical order by a depth-first walk from the outputs.  Parameters form a
+named record, so they are compared by name, not by position (Para's
+parameter objects up to their symmetries).
 
 >>> from catlearn.core.types import TensorType
 >>> from catlearn.core.diagram import Diagram
@@ -35,8 +37,8 @@ def _canonical_order(d: Diagram):
     labels: dict[int, tuple] = {}
     for i, w in enumerate(d.inputs):
         labels.setdefault(w, ("in", i))
-    for j, p in enumerate(d.params):
-        labels.setdefault(p.wire, ("param", j))
+    for p in d.params:
+        labels.setdefault(p.wire, ("param", p.name))
     order: list = []
     seen_keys: dict[tuple, int] = {}
     done: set[int] = set()
@@ -66,13 +68,14 @@ def _canonical_order(d: Diagram):
 
 def canonical_key(d: Diagram) -> tuple:
     order, labels = _canonical_order(d)
-    params = tuple((p.name, d.types[p.wire], p.init) for p in d.params)
+    params = tuple(sorted((p.name, d.types[p.wire], p.init) for p in d.params))
     return (d.dom, params, tuple(k for _, k in order), tuple(labels[w] for w in d.outputs))
 
 
 def normal_form(d: Diagram) -> Diagram:
     """The diagram rebuilt in canonical order, with dead code removed and
-    equal subexpressions shared (parameters are kept: they are the object P)."""
+    equal subexpressions shared.  Parameters are kept (they are the object P)
+    and, being a named record, ordered by name."""
     order, labels = _canonical_order(d)
     wire_of: dict[tuple, int] = {}
     types: list = []
@@ -86,9 +89,8 @@ def normal_form(d: Diagram) -> Diagram:
         wire_of[("in", i)] = fresh(d.types[w])
         inputs.append(wire_of[("in", i)])
     params = []
-    for j, p in enumerate(d.params):
-        if labels[p.wire] == ("param", j):
-            wire_of[("param", j)] = fresh(d.types[p.wire])
+    for p in sorted(d.params, key=lambda p: p.name):
+        wire_of[("param", p.name)] = fresh(d.types[p.wire])
         params.append(type(p)(p.name, wire_of[labels[p.wire]], p.init, p.span))
     ops = []
     for index, (op, _) in enumerate(order):

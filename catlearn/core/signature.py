@@ -78,7 +78,11 @@ class _SigParser:
         return TensorType(dt, tuple(dims))
 
     def dim(self) -> Dim:
-        value = self.term()
+        if self.peek() == "-":
+            self.take("-")
+            value = dim_mul(-1, self.term())
+        else:
+            value = self.term()
         while self.peek() in ("+", "-"):
             op = self.take()
             value = dim_add(value, self.term(), 1 if op == "+" else -1)
@@ -183,12 +187,16 @@ class Signature:
             if decl.dtype == DTYPE_VAR:
                 if dt is None:
                     if dtypes is not None and not dtypes(a.dtype):
-                        raise mismatch(f"is not defined for dtype {a.dtype}")
+                        raise TypeError_(f"`{name}` is not defined for dtype {a.dtype}", found=str(a))
                     dt = a.dtype
                 elif a.dtype != dt:
-                    raise mismatch("has a different dtype from the others")
+                    raise TypeError_(f"argument {index} of `{name}` has a different dtype from the others",
+                                     expected=f"dtype {dt}, like the first argument", found=str(a),
+                                     hint="catlearn never converts dtypes implicitly")
             elif a.dtype != decl.dtype:
-                raise mismatch("has the wrong dtype")
+                raise TypeError_(f"argument {index} of `{name}` has the wrong dtype" if len(actual) > 1 else
+                                 f"the argument of `{name}` has the wrong dtype", expected=f"dtype {decl.dtype}",
+                                 found=str(a))
             k = a.rank - decl.rank
             if k < 0:
                 raise mismatch(f"has too few axes (needs {decl.rank})")

@@ -187,7 +187,7 @@ class Loader:
             return self.cache[path]
         if not path.is_file():
             raise ImportError_(f"cannot find the module file `{path.name}`", span,
-                               hint=f"looked for {path}")
+                               hint=f"looked for {_relative(path)}; a `use \"…\"` path is relative to the importing file")
         self.stack.append(path)
         try:
             data = path.read_bytes()

@@ -375,6 +375,8 @@ def _syntax_error(e: UnexpectedInput, state: _State) -> SyntaxError_:
         hint = "a `let` or `feedback` is followed by `in` and its body"
     elif tok.type == "EQUAL" and "COLON" in expected:
         hint = "a definition needs its type first: `def name : A -> B = …`"
+    elif tok.type in ("NAME", "NUMBER") and "MODEL" in expected:
+        hint = "the declaration ended before this; compose with `;` (f ; g) or apply with parentheses, f(x)"
     found = "the end of the file" if tok.type == "$END" else f"`{tok}`"
     return SyntaxError_(f"unexpected {found}", span, expected=_describe(expected), found=found, hint=hint)
 

@@ -110,11 +110,17 @@ def default_primitives(dt: str = "R") -> list[Primitive]:
 @st.composite
 def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "R", min_ops: int = 1,
              max_ops: int = 6, sizes=SIZES, max_inputs: int = 3, params: bool = True, consts: bool = True,
-             batch: bool = True) -> Diagram:
-    """A random well-typed diagram (see the module docstring)."""
+             batch: bool = True, dom: tuple | None = None, prefix: str = "p") -> Diagram:
+    """A random well-typed diagram (see the module docstring).
+
+    With `dom`, the diagram has exactly those inputs (and creates no others);
+    parameters are named `prefix` followed by a number.
+    """
     prims = list(primitives) if primitives is not None else default_primitives(dtype)
     b = Builder()
-    pool: list = []
+    pool: list = [b.input(t) for t in dom] if dom is not None else []
+    if dom is not None:
+        max_inputs = len(dom)
     batch_axis = draw(st.sampled_from((2, 3))) if batch else None
     for _ in range(draw(st.integers(min_ops, max_ops))):
         prim = draw(st.sampled_from(prims))
@@ -123,27 +129,33 @@ def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "
             ins, attrs = make(draw, dtype, sizes) if make else _sig_instance(prim, draw, dtype, sizes)
         except (KeyError, ValueError):
             continue
-        wires = [_wire(draw, b, pool, t, dtype, max_inputs, params, consts, batch_axis) for t in ins]
         try:
+            wires = [_wire(draw, b, pool, t, dtype, max_inputs, params, consts, batch_axis, prefix) for t in ins]
             pool.extend(b.apply(prim, wires, attrs))
-        except CatError:
+        except (CatError, _NoWire):
             continue
     if not pool:
-        pool.append(b.input(_t(dtype, draw(st.sampled_from(sizes)))))
+        pool.append(b.input(_t(dtype, draw(st.sampled_from(sizes)))) if dom is None else b.const(1, dtype))
     outs = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
     return b.finish(outs)
 
 
-def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, consts, batch_axis):
+class _NoWire(Exception):
+    """No wire of the needed type can be made under the strategy's limits."""
+
+
+def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, consts, batch_axis, prefix):
     matches = [w for w in pool if w.type.dtype == t.dtype and w.type.shape[w.type.rank - t.rank:] == t.shape
                and w.type.rank >= t.rank]
     choice = draw(st.integers(0, len(matches)))
     if choice < len(matches):
         return matches[choice]
     kinds = ["input"] * (len(b.inputs) < max_inputs) + ["param"] * params + ["const"] * (consts and t.rank == 0)
-    kind = draw(st.sampled_from(kinds or ["input"]))
+    if not kinds:
+        raise _NoWire
+    kind = draw(st.sampled_from(kinds))
     if kind == "param":
-        w = b.param(f"p{len(b.params)}", t, ("normal", ()))
+        w = b.param(f"{prefix}{len(b.params)}", t, ("normal", ()))
     elif kind == "const":
         value = draw(st.integers(-3, 3)) if dt != "R" else draw(st.floats(-2, 2, allow_nan=False, width=32))
         w = b.const(value, dt)

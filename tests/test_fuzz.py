@@ -1,0 +1,62 @@
+"""Random bytes, token soups and mutated models fed to the checker give either
+a module or a CatError with a span — never any other exception."""
+import os
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catlearn.core.errors import CatError
+from catlearn.grammar.module import check_bytes
+
+EXAMPLES = int(os.environ.get("CATLEARN_FUZZ_EXAMPLES", "300"))
+MODELS = sorted(Path(__file__).parent.parent.glob("models/*.cat"))
+TOKENS = ["use", "std", "std.nn", "type", "gen", "def", "model", "circuit", "over", "param", "let", "in",
+          "feedback", "learner", "train", "loss", "optimizer", "=>", "->", "=", ":", ";", ",", "(", ")", "[", "]",
+          "*", "+", "-", "/", "~", ".", "x", "y", "f", "n", "R", "Z2", "R[3]", "R[n]", "R[seq: 4]", "0", "1", "64",
+          "0.5", "1e-3", '"ij,jk->ik"', "relu", "add", "matvec", "dense", "dense(3, 4)", "glorot", "zeros", "sum",
+          "delay", "id", "swap", "copy", "discard", "fst", "snd", "reshape", "shape", "einsum", "spec", "index",
+          "--", "\n", "cross_entropy", "adam", "sgd", "softmax", "conv2d", "pad", "()", "x =>", "(x, y) =>"]
+
+
+def check(data: bytes) -> None:
+    try:
+        check_bytes(data, "fuzz.cat")
+    except CatError as e:
+        assert e.span is not None, f"a CatError without a span: {e.message}"
+        assert e.render().startswith("fuzz.cat:") or e.render().startswith(e.span.location)
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.binary(max_size=300))
+def test_random_bytes(data):
+    check(data)
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40))
+def test_token_soup(tokens):
+    check(" ".join(tokens).encode())
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r'"[^"\n]*"|--[^\n]*|[A-Za-z_][A-Za-z_0-9.]*|\d+(?:\.\d+)?(?:e-?\d+)?|=>|->|\S|\n', text)
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.sampled_from(MODELS), st.data())
+def test_mutated_models(path, data):
+    tokens = _tokens(path.read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(tokens) - 1))
+        action = data.draw(st.sampled_from(["delete", "replace", "insert", "duplicate"]))
+        if action == "delete":
+            del tokens[i]
+        elif action == "replace":
+            tokens[i] = data.draw(st.sampled_from(TOKENS))
+        elif action == "insert":
+            tokens.insert(i, data.draw(st.sampled_from(TOKENS)))
+        else:
+            tokens.insert(i, tokens[i])
+    check(" ".join(tokens).encode())
