@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 from .diagram import CONST, FEEDBACK, Diagram, Op, Param, Scope
 from .errors import CatError, DefinitionError, TypeError_
 from .primitives import REGISTRY, Primitive
+from .signature import check_size
 from .types import Dim, TensorType, dim_subst, object_str, same_type
 
 
@@ -200,6 +201,14 @@ class Builder:
 
     def _replay(self, d: Diagram, m: dict, env, fill, span) -> None:
         scopes: dict = {}
+        substituted: dict = {}
+
+        def sub(w: int) -> TensorType:
+            t = d.types[w]
+            if t not in substituted:
+                substituted[t] = t.subst(env)
+            return substituted[t]
+
         for op in d.ops:
             ins = [m[i] for i in op.inputs]
             if op.prim in fill:
@@ -210,7 +219,14 @@ class Builder:
                 scope = self._rebase(op.scope, scopes)
                 attrs = {k: subst_attr(v, env) for k, v in op.attrs}
                 try:
-                    outs = self.apply(op.prim, ins, attrs, op.span, scope)
+                    known = _retyped(op, ins, sub)
+                    if known is not None:
+                        out_types, lift = known
+                        for t in out_types:
+                            check_size(t)
+                        outs = self.add_op(op.prim, attrs, ins, out_types, lift, op.span, scope)
+                    else:
+                        outs = self.apply(op.prim, ins, attrs, op.span, scope)
                 except CatError as e:
                     raise _at_site(e, span)
             for w, x in zip(op.outputs, outs):
@@ -236,6 +252,34 @@ class Builder:
             return outs[:-1], outs[-1]
 
         return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span)
+
+
+def _retyped(op: Op, ins: list, sub) -> tuple[list, int] | None:
+    """The output types and lift of a box replayed on `ins`, when they follow
+    from its checked types without unifying again: each input is its
+    substituted original type, or that type under one common new batch prefix
+    (and was fully lifted before).  None means: infer them afresh."""
+    sig = op.prim.signature
+    if op.prim.check is not None or sig is None:
+        return None
+    prefix = None
+    for w, i, decl in zip(ins, op.inputs, sig.inputs):
+        base, t = sub(i), w.type
+        if t == base:
+            continue
+        k = t.rank - base.rank
+        if k <= 0 or base.rank - decl.rank != op.lift:
+            return None
+        if prefix is None:
+            prefix = (t.shape[:k], t.names[:k])
+        if (t.shape[:k], t.names[:k]) != prefix or t.shape[k:] != base.shape or t.names[k:] != base.names \
+                or t.dtype != base.dtype:
+            return None
+    outs = [sub(o) for o in op.outputs]
+    if prefix is None:
+        return outs, op.lift
+    shape, names = prefix
+    return [TensorType(o.dtype, shape + o.shape, names + o.names) for o in outs], op.lift + len(shape)
 
 
 def _at_site(e: CatError, span) -> CatError:

@@ -167,94 +167,108 @@ class Signature:
         outs, lift, _ = self.unify(actual, attrs, name, dtypes)
         return outs, lift
 
+    def __post_init__(self):
+        # per declared axis: (single variable or None, size, name), computed once
+        plan = tuple(tuple((_single_var(d), d, n) for d, n in zip(t.shape, t.names)) for t in self.inputs)
+        outs = tuple((t, t.vars(), tuple((n, _single_var(d)) for n, d in zip(t.names, t.shape))) for t in self.outputs)
+        object.__setattr__(self, "_plan", plan)
+        object.__setattr__(self, "_outs", outs)
+
+    def _mismatch(self, name, actual, index, env, dt, why) -> TypeError_:
+        decl, a = self.inputs[index], actual[index]
+        shown = decl.subst(env)
+        if decl.dtype == DTYPE_VAR and dt:
+            shown = TensorType(dt, shown.shape, shown.names)
+        where = f"argument {index + 1} of `{name}`" if len(actual) > 1 else f"the argument of `{name}`"
+        return TypeError_(f"{where} {why}", expected=f"{shown} (after any batch axes)" if decl.rank else str(shown),
+                          found=str(a))
+
     def unify(self, actual, attrs: Mapping, name: str = "box", dtypes=None):
         """Like :meth:`apply`, also returning the substitution of shape variables."""
         if len(actual) != len(self.inputs):
             raise TypeError_(f"`{name}` takes {len(self.inputs)} argument(s), found {len(actual)}",
                              expected=object_str(self.inputs), found=object_str(actual))
-        env: dict[str, Dim] = {k: v for k, v in attrs.items() if isinstance(v, (int, Poly)) and not isinstance(v, bool)}
+        env: dict[str, Dim] = {k: v for k, v in attrs.items() if type(v) is int or isinstance(v, Poly)}
         axis_names: dict[str, str] = {}
         dt = None
         deferred = []
         prefixes = []
-        for index, (a, decl) in enumerate(zip(actual, self.inputs), 1):
-            def mismatch(why: str, a=a, decl=decl, index=index):
-                shown = decl.subst(env)
-                if decl.dtype == DTYPE_VAR and dt:
-                    shown = TensorType(dt, shown.shape)
-                where = f"argument {index} of `{name}`" if len(actual) > 1 else f"the argument of `{name}`"
-                return TypeError_(f"{where} {why}", expected=f"{shown} (after any batch axes)" if decl.rank else str(shown), found=str(a))
+        for index, (a, decl, plan) in enumerate(zip(actual, self.inputs, self._plan)):
             if decl.dtype == DTYPE_VAR:
                 if dt is None:
                     if dtypes is not None and not dtypes(a.dtype):
                         raise TypeError_(f"`{name}` is not defined for dtype {a.dtype}", found=str(a))
                     dt = a.dtype
                 elif a.dtype != dt:
-                    raise TypeError_(f"argument {index} of `{name}` has a different dtype from the others",
+                    raise TypeError_(f"argument {index + 1} of `{name}` has a different dtype from the others",
                                      expected=f"dtype {dt}, like the first argument", found=str(a),
                                      hint="catlearn never converts dtypes implicitly")
             elif a.dtype != decl.dtype:
-                raise TypeError_(f"argument {index} of `{name}` has the wrong dtype" if len(actual) > 1 else
+                raise TypeError_(f"argument {index + 1} of `{name}` has the wrong dtype" if len(actual) > 1 else
                                  f"the argument of `{name}` has the wrong dtype", expected=f"dtype {decl.dtype}",
                                  found=str(a))
-            k = a.rank - decl.rank
+            k = len(a.shape) - len(plan)
             if k < 0:
-                raise mismatch(f"has too few axes (needs {decl.rank})")
+                raise self._mismatch(name, actual, index, env, dt, f"has too few axes (needs {decl.rank})")
             prefixes.append((a.shape[:k], a.names[:k]))
-            for dd, dn, ad, an in zip(decl.shape, decl.names, a.shape[k:], a.names[k:]):
+            for (v, dd, dn), ad, an in zip(plan, a.shape[k:], a.names[k:]):
                 if dn and an and dn != an:
-                    raise mismatch(f"has an axis named `{an}` where `{dn}` was expected")
-                v = _single_var(dd)
+                    raise self._mismatch(name, actual, index, env, dt,
+                                         f"has an axis named `{an}` where `{dn}` was expected")
                 if v is not None:
                     if v in env:
                         if env[v] != ad:
-                            raise mismatch(f"has axis size {dim_str(ad)} where {dim_str(env[v])} was expected")
+                            raise self._mismatch(name, actual, index, env, dt,
+                                                 f"has axis size {dim_str(ad)} where {dim_str(env[v])} was expected")
                         if an and axis_names.get(v, an) != an:
-                            raise mismatch(f"has axis named `{an}` where `{axis_names[v]}` was expected")
+                            raise self._mismatch(name, actual, index, env, dt,
+                                                 f"has axis named `{an}` where `{axis_names[v]}` was expected")
                     else:
                         env[v] = ad
-                    if an:
-                        axis_names.setdefault(v, an)
-                elif isinstance(dd, int):
+                    if an and v not in axis_names:
+                        axis_names[v] = an
+                elif type(dd) is int:
                     if dd != ad:
-                        raise mismatch(f"has axis size {dim_str(ad)} where {dd} was expected")
+                        raise self._mismatch(name, actual, index, env, dt,
+                                             f"has axis size {dim_str(ad)} where {dd} was expected")
                 else:
-                    deferred.append((dd, ad, mismatch))
+                    deferred.append((dd, ad, index))
         progress = True
         while deferred and progress:
             progress = False
             for item in list(deferred):
-                dd, ad, mismatch = item
+                dd, ad, index = item
                 if dim_vars(dd) <= set(env):
                     if dim_subst(dd, env) != ad:
-                        raise mismatch(f"has axis size {dim_str(ad)} where {dim_str(dim_subst(dd, env))} was expected")
+                        raise self._mismatch(name, actual, index, env, dt, f"has axis size {dim_str(ad)} where "
+                                                                           f"{dim_str(dim_subst(dd, env))} was expected")
                     deferred.remove(item)
                     progress = True
                 elif _solve_linear(dd, ad, env):
                     deferred.remove(item)
                     progress = True
         if deferred:
-            dd, ad, mismatch = deferred[0]
-            raise mismatch(f"has axis size {dim_str(ad)}, which does not fit {dim_str(dd)}")
+            dd, ad, index = deferred[0]
+            raise self._mismatch(name, actual, index, env, dt,
+                                 f"has axis size {dim_str(ad)}, which does not fit {dim_str(dd)}")
         lift_shape, lift_names = max(prefixes, key=lambda p: len(p[0])) if prefixes else ((), ())
-        for index, (shape, names) in enumerate(prefixes, 1):
-            tail = len(lift_shape) - len(shape)
-            if lift_shape[tail:] != shape or any(x and y and x != y for x, y in zip(lift_names[tail:], names)):
-                raise TypeError_(f"the batch axes of the arguments of `{name}` do not agree",
-                                 expected=f"batch axes that are a suffix of [{', '.join(map(dim_str, lift_shape))}]",
-                                 found=f"argument {index} with batch axes [{', '.join(map(dim_str, shape))}]",
-                                 hint="batch (leading) axes broadcast like NumPy: each argument's must end the longest one")
+        if lift_shape:
+            for index, (shape, names) in enumerate(prefixes, 1):
+                tail = len(lift_shape) - len(shape)
+                if lift_shape[tail:] != shape or any(x and y and x != y for x, y in zip(lift_names[tail:], names)):
+                    raise TypeError_(f"the batch axes of the arguments of `{name}` do not agree",
+                                     expected=f"batch axes that are a suffix of [{', '.join(map(dim_str, lift_shape))}]",
+                                     found=f"argument {index} with batch axes [{', '.join(map(dim_str, shape))}]",
+                                     hint="batch (leading) axes broadcast like NumPy: each argument's must end the "
+                                          "longest one")
         out = []
-        for decl in self.outputs:
-            missing = decl.vars() - set(env)
-            if missing:
-                raise TypeError_(f"cannot infer the size `{sorted(missing)[0]}` in the result of `{name}`",
+        for decl, needs, name_keys in self._outs:
+            if not needs <= env.keys():
+                raise TypeError_(f"cannot infer the size `{sorted(needs - env.keys())[0]}` in the result of `{name}`",
                                  hint="give it as a keyword argument")
-            shape = tuple(dim_subst(d, env) for d in decl.shape)
-            names = tuple(n or axis_names.get(_single_var(d) or "") for n, d in zip(decl.names, decl.shape))
-            t = TensorType(dt if decl.dtype == DTYPE_VAR else decl.dtype, shape, names)
-            if lift_shape:
-                t = TensorType(t.dtype, lift_shape + t.shape, lift_names + t.names)
+            shape = tuple(d if type(d) is int else dim_subst(d, env) for d in decl.shape)
+            names = tuple(n or axis_names.get(v) for n, v in name_keys)
+            t = TensorType(dt if decl.dtype == DTYPE_VAR else decl.dtype, lift_shape + shape, lift_names + names)
             check_size(t)
             out.append(t)
         return tuple(out), len(lift_shape), env

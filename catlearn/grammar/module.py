@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,9 +254,10 @@ def _check_module(module: Module, scope: _Scope, ast: A.Module) -> None:
 
 
 # -- dependencies between definitions ---------------------------------------------------
-def _free_names(e, bound: frozenset, out: list) -> None:
+def _free_names(e, bound: dict, out: list) -> None:
+    """Append (name, span) for each name `e` uses that `bound` (a multiset) does not bind."""
     if isinstance(e, A.Name):
-        if e.id not in bound:
+        if not bound.get(e.id):
             out.append((e.id, e.span))
     elif isinstance(e, A.Call):
         _free_names(e.func, bound, out)
@@ -269,21 +272,31 @@ def _free_names(e, bound: frozenset, out: list) -> None:
         _free_names(e.value, bound, out)
     elif isinstance(e, A.Index):
         _free_names(e.target, bound, out)
-    elif isinstance(e, A.Lambda):
-        _free_names(e.body, bound | set(e.binders), out)
-    elif isinstance(e, A.Let):
-        for binding in e.bindings:
-            _free_names(binding.value, bound, out)
-            bound = bound | set(binding.names)
+    elif isinstance(e, (A.Lambda, A.Let)):
+        added = []
+        if isinstance(e, A.Lambda):
+            added = list(e.binders)
+            _bind(bound, added, 1)
+        else:
+            for binding in e.bindings:
+                _free_names(binding.value, bound, out)
+                _bind(bound, binding.names, 1)
+                added += binding.names
         _free_names(e.body, bound, out)
+        _bind(bound, added, -1)
     elif isinstance(e, A.Feedback):
         _free_names(e.body, bound, out)
+
+
+def _bind(bound: dict, names, delta: int) -> None:
+    for n in names:
+        bound[n] = bound.get(n, 0) + delta
 
 
 def _dependency_order(defs: dict) -> list:
     deps = {}
     for name, d in defs.items():
-        bound = frozenset(p.name for p in d.params) | {p.name for p in d.param_decls}
+        bound = {name: 1 for name in [p.name for p in d.params] + [p.name for p in d.param_decls]}
         refs: list = []
         _free_names(d.body, bound, refs)
         deps[name] = [(r, span) for r, span in refs if r in defs]
@@ -415,18 +428,35 @@ def _show(e: A.Expr) -> str:
 
 
 # -- public entry points ---------------------------------------------------------------
+@contextmanager
+def _paused_gc():
+    """Checking allocates a large acyclic AST and IR that all stay alive until it
+    ends; the cyclic collector's full passes over them make checking time grow
+    faster than the model, so it is paused meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(path: str | Path) -> Module:
     """Load and check a `.cat` file; raises :class:`CatError` on a bad model."""
-    return Loader().file(Path(path))
+    with _paused_gc():
+        return Loader().file(Path(path))
 
 
 def loads(text: str, name: str = "<string>") -> Module:
     """Check `.cat` source text (imports resolve against the working directory)."""
-    return Loader().source(Source(name, text), name)
+    with _paused_gc():
+        return Loader().source(Source(name, text), name)
 
 
 def check_bytes(data: bytes, name: str) -> Module:
     """Check raw file contents (as the CLI does for each file)."""
     path = Path(name)
-    return Loader().source(decode(data, name), path.stem, path.resolve() if path.exists() else None)
+    with _paused_gc():
+        return Loader().source(decode(data, name), path.stem, path.resolve() if path.exists() else None)
 

@@ -6,11 +6,13 @@
 """
 from __future__ import annotations
 
+import bisect
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..core.errors import InputError, Source, Span, SyntaxError_
 from . import ast as A
@@ -23,37 +25,65 @@ SHAPE_KINDS = {"Nat"}
 
 _LEVEL = {";": ";", "+": "+", "-": "+", "*": "*", "/": "*"}
 _PRETTY = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "the end of the file"}
-_OPEN = {"LPAR": "(", "LSQB": "["}
-_CLOSE = {"RPAR": "LPAR", "RSQB": "LSQB"}
 
 
 class _State:
     def __init__(self, source: Source):
         self.source = source
-        self.open: list[Token] = []
         self.comments: list[tuple] = []
 
 
-def _span(source: Source, meta) -> Span | None:
-    if meta is None or getattr(meta, "empty", True):
-        return None
-    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
+_MEANINGFUL = {"NAME", "FNAME", "NUMBER", "STRING"}
+
+
+class _Seq(list):
+    """A list of AST items that knows its source span (and what it lists)."""
+
+    span: Span | None = None
+    tag: str = ""
 
 
 def _tok_span(source: Source, tok: Token) -> Span:
     return Span(source, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
-    """Builds the AST bottom-up from lark's tree (no recursion over depth)."""
+def _vals(ch: list) -> list:
+    """The children that carry meaning: nodes, names, numbers, strings."""
+    return [c for c in ch if c is not None and (type(c) is not Token or c.type in _MEANINGFUL)]
+
+
+class _ToAst:
+    """LALR callbacks building the AST bottom-up as the parser reduces (no tree,
+    no recursion over depth).  All tokens are kept, so a node's span runs from
+    its first child's start to its last child's end."""
 
     def __init__(self):
-        super().__init__()
         self.state: _State | None = None
 
-    def _s(self, meta):
-        return _span(self.state.source, meta)
+    def _span(self, ch: list) -> Span | None:
+        i, j = 0, len(ch) - 1
+        while i <= j and (ch[i] is None or not _has_span(ch[i])):
+            i += 1
+        while j >= i and (ch[j] is None or not _has_span(ch[j])):
+            j -= 1
+        if i > j:
+            return None
+        first, last = ch[i], ch[j]
+        if type(first) is Token:
+            line, col = first.line, first.column
+        else:
+            line, col = first.span.line, first.span.col
+        if type(last) is Token:
+            end_line, end_col = last.end_line, last.end_column
+        else:
+            end_line, end_col = last.span.end_line, last.span.end_col
+        return Span(self.state.source, line, col, end_line, end_col)
+
+    def _seq(self, ch, items, tag: str = "") -> _Seq:
+        out = _Seq(items)
+        out.span = self._span(ch)
+        out.tag = tag
+        return out
 
     def _expr(self, node: A.Expr, *children) -> A.Expr:
         node.depth = 1 + max((c.depth for c in children if isinstance(c, A.Expr)), default=0)
@@ -64,54 +94,61 @@ class _ToAst(Transformer_NonRecursive):
         return node
 
     # declarations
-    def start(self, meta, decls):
-        return A.Module(decls, self.state.comments, span=self._s(meta))
+    def start(self, ch):
+        return A.Module(_vals(ch), self.state.comments, span=self._span(ch))
 
-    def use_module(self, meta, ch):
-        return A.Use(".".join(ch[0]), False, str(ch[1]) if len(ch) > 1 and ch[1] else None, span=self._s(meta))
+    def use_module(self, ch):
+        v = _vals(ch)
+        return A.Use(".".join(v[0]), False, str(v[1]) if len(v) > 1 else None, span=self._span(ch))
 
-    def use_file(self, meta, ch):
-        return A.Use(str(ch[0])[1:-1], True, str(ch[1]) if len(ch) > 1 and ch[1] else None, span=self._s(meta))
+    def use_file(self, ch):
+        v = _vals(ch)
+        return A.Use(str(v[0])[1:-1], True, str(v[1]) if len(v) > 1 else None, span=self._span(ch))
 
-    def dotted(self, meta, ch):
-        return [str(t) for t in ch]
+    def dotted(self, ch):
+        return self._seq(ch, [str(t) for t in _vals(ch)])
 
-    def typedef(self, meta, ch):
-        params = ch[1] if len(ch) == 3 else []
-        return A.TypeDecl(str(ch[0]), params, ch[-1], span=self._s(meta))
+    def typedef(self, ch):
+        v = _vals(ch)
+        params = v[1] if len(v) == 3 else []
+        return A.TypeDecl(str(v[0]), list(params), v[-1], span=self._span(ch))
 
-    def tparams(self, meta, ch):
-        return [str(t) for t in ch]
+    def tparams(self, ch):
+        return self._seq(ch, [str(t) for t in _vals(ch)])
 
-    def gen(self, meta, ch):
-        return A.GenDecl(str(ch[0]), ch[1], span=self._s(meta))
+    def gen(self, ch):
+        v = _vals(ch)
+        return A.GenDecl(str(v[0]), v[1], span=self._span(ch))
 
-    def defkw(self, meta, ch):
-        return str(ch[0])
-
-    def define(self, meta, ch):
-        kind, name = ch[0], ch[1]
-        rest = ch[2:]
-        params = rest.pop(0) if rest and isinstance(rest[0], list) else []
-        over = rest.pop(0) if rest and isinstance(rest[0], Token) else None
-        sig = rest.pop(0)
-        body = rest.pop()
-        return A.Def(kind, str(name), params, str(over) if over else None, sig, rest, body,
-                     span=self._s(meta), name_span=_tok_span(self.state.source, name))
-
-    def over(self, meta, ch):
+    def defkw(self, ch):
         return ch[0]
 
-    def dparams(self, meta, ch):
-        return [p for p in ch if p is not None]
+    def define(self, ch):
+        kw = ch[0]
+        v = _vals(ch[1:])
+        name, rest = v[0], v[1:]
+        params = list(rest.pop(0)) if rest and isinstance(rest[0], _Seq) else []
+        over = rest.pop(0)[1] if rest and isinstance(rest[0], tuple) else None
+        sig = rest.pop(0)
+        body = rest.pop()
+        return A.Def(str(kw), str(name), params, str(over) if over else None, sig, rest, body,
+                     span=self._span(ch), name_span=_tok_span(self.state.source, name))
 
-    def dparam(self, meta, ch):
-        name, kind = str(ch[0]), ch[1]
-        span = self._s(meta)
+    def over(self, ch):
+        return ("over", _vals(ch)[0])
+
+    def dparams(self, ch):
+        return self._seq(ch, _vals(ch))
+
+    def dparam(self, ch):
+        v = _vals(ch)
+        name, kind = str(v[0]), (v[1] if len(v) > 1 else None)
+        span = self._span(ch)
         if kind is None:
             return A.DefParam(name, "shape", span=span)
         if isinstance(kind, A.SigExpr):
             return A.DefParam(name, "morph", sig=kind, span=span)
+        kind = str(kind)
         if kind in SHAPE_KINDS:
             return A.DefParam(name, "shape", span=span)
         if kind in VALUE_KINDS:
@@ -120,84 +157,103 @@ class _ToAst(Transformer_NonRecursive):
                            expected="`Nat` (a size), `Real`, `Int`, `Bool` (values) or a type `A -> B` (a morphism)",
                            found=f"`{kind}`")
 
-    def kind(self, meta, ch):
-        return str(ch[0])
+    def kind(self, ch):
+        return ch[0]
 
-    def sig(self, meta, ch):
-        return A.SigExpr(ch[0], ch[1], span=self._s(meta))
+    def sig(self, ch):
+        v = _vals(ch)
+        return A.SigExpr(v[0], v[1], span=self._span(ch))
 
-    def learner(self, meta, ch):
-        return A.LearnerDecl(str(ch[0]), ch[1], ch[2:], span=self._s(meta))
+    def learner(self, ch):
+        v = _vals(ch)
+        return A.LearnerDecl(str(v[0]), v[1], v[2:], span=self._span(ch))
 
-    def clause(self, meta, ch):
-        return A.Clause(str(ch[0]), ch[1], span=self._s(meta))
+    def clause(self, ch):
+        v = _vals(ch)
+        return A.Clause(str(v[0]), v[1], span=self._span(ch))
 
     # types
-    def type(self, meta, ch):
+    def type(self, ch):
         factors = []
-        for c in ch:
-            factors.extend(c.factors if isinstance(c, A.TypeExpr) else [c])
-        return A.TypeExpr(factors, span=self._s(meta))
+        for c in _vals(ch):
+            factors.extend(c.factors if isinstance(c, A.TypeExpr) and len(_vals(ch)) > 1 else [c])
+        if len(factors) == 1 and isinstance(factors[0], A.TypeExpr):
+            return factors[0]
+        return A.TypeExpr(factors, span=self._span(ch))
 
-    def unit(self, meta, ch):
-        return A.TypeExpr([], span=self._s(meta))
+    def tfactor(self, ch):
+        return _vals(ch)[0]
 
-    def tensor(self, meta, ch):
-        name = str(ch[0])
+    def unit(self, ch):
+        return A.TypeExpr([], span=self._span(ch))
+
+    def tensor(self, ch):
+        v = _vals(ch)
+        name = str(v[0])
         axes = args = None
-        for c in ch[1:]:
-            if isinstance(c, tuple) and c[0] == "axes":
-                axes = c[1]
-            elif isinstance(c, tuple) and c[0] == "targs":
-                args = c[1]
-        return A.TensorExpr(name, axes, args, span=self._s(meta))
+        for c in v[1:]:
+            if c.tag == "axes":
+                axes = list(c)
+            else:
+                args = list(c)
+        return A.TensorExpr(name, axes, args, span=self._span(ch))
 
-    def axes(self, meta, ch):
-        return ("axes", [c for c in ch if c is not None])
+    def axes(self, ch):
+        return self._seq(ch, _vals(ch), "axes")
 
-    def targs(self, meta, ch):
-        return ("targs", list(ch))
+    def targs(self, ch):
+        return self._seq(ch, _vals(ch), "targs")
 
-    def axis(self, meta, ch):
-        return A.AxisExpr(str(ch[0]) if ch[0] is not None else None, ch[1], span=self._s(meta))
+    def axis(self, ch):
+        v = _vals(ch)
+        name = str(v[0]) if len(v) == 2 else None
+        return A.AxisExpr(name, v[-1], span=self._span(ch))
 
-    def dnum(self, meta, ch):
+    def datom(self, ch):
+        return _vals(ch)[0]
+
+    def dnum(self, ch):
         text = str(ch[0])
         if not text.isdigit():
-            raise SyntaxError_("a size must be a whole number", self._s(meta), expected="a natural number", found=text)
-        return A.Dim(("num", int(text)), span=self._s(meta))
+            raise SyntaxError_("a size must be a whole number", self._span(ch), expected="a natural number", found=text)
+        return A.Dim(("num", int(text)), span=self._span(ch))
 
-    def dvar(self, meta, ch):
-        return A.Dim(("var", str(ch[0])), span=self._s(meta))
+    def dvar(self, ch):
+        return A.Dim(("var", str(ch[0])), span=self._span(ch))
 
-    def dadd(self, meta, ch):
-        return A.Dim(("+", ch[0], ch[1]), span=self._s(meta))
+    def _dim_op(self, op, ch):
+        a, b = _vals(ch)
+        return A.Dim((op, a, b), span=self._span(ch))
 
-    def dsub(self, meta, ch):
-        return A.Dim(("-", ch[0], ch[1]), span=self._s(meta))
+    def dadd(self, ch):
+        return self._dim_op("+", ch)
 
-    def dmul(self, meta, ch):
-        return A.Dim(("*", ch[0], ch[1]), span=self._s(meta))
+    def dsub(self, ch):
+        return self._dim_op("-", ch)
+
+    def dmul(self, ch):
+        return self._dim_op("*", ch)
 
     # parameters
-    def pdecl(self, meta, ch):
-        *names, typ, init = ch
-        return A.ParamDecl(".".join(map(str, names)), typ, init, span=self._s(meta))
+    def pdecl(self, ch):
+        v = _vals(ch)
+        names = [str(t) for t in v if isinstance(t, Token)]
+        typ = next(c for c in v if isinstance(c, A.TypeExpr))
+        init = v[-1] if isinstance(v[-1], A.Init) else None
+        return A.ParamDecl(".".join(names), typ, init, span=self._span(ch))
 
-    def init(self, meta, ch):
-        kwargs = [k for k in ch[1:] if k is not None]
-        return A.Init(str(ch[0]), kwargs, span=self._s(meta))
+    def init(self, ch):
+        v = _vals(ch)
+        return A.Init(str(v[0]), v[1:], span=self._span(ch))
 
     # expressions
-    def lambda_(self, meta, ch):
-        head, body = ch
-        span = self._s(meta)
+    def lambda_(self, ch):
+        head, body = _vals(ch)
+        span = self._span(ch)
         if isinstance(head, A.Name) and "." not in head.id:
             binders = [head.id]
         elif isinstance(head, A.Tuple) and all(isinstance(i, A.Name) and "." not in i.id for i in head.items):
             binders = [i.id for i in head.items]
-        elif isinstance(head, A.Tuple) and not head.items:
-            binders = []
         else:
             raise SyntaxError_("the left of `=>` must name the inputs", head.span,
                                expected="a name `x` or a tuple of names `(x, y)`", found="an expression",
@@ -206,31 +262,34 @@ class _ToAst(Transformer_NonRecursive):
             raise SyntaxError_("an input is named twice", head.span, found=", ".join(binders))
         return self._expr(A.Lambda(binders, body, span=span), body)
 
-    def let(self, meta, ch):
-        *bindings, body = ch
+    def let(self, ch):
+        *bindings, body = _vals(ch)
         if isinstance(body, A.Let):
-            bindings = bindings + body.bindings
+            bindings.extend(body.bindings)
             body = body.body
-        return self._expr(A.Let(bindings, body, span=self._s(meta)), *[b.value for b in bindings], body)
+        return self._expr(A.Let(bindings, body, span=self._span(ch)), *[b.value for b in bindings], body)
 
-    def binding(self, meta, ch):
-        names, is_tuple = ch[0]
-        return A.Binding(names, is_tuple, ch[1], span=self._s(meta))
+    def binding(self, ch):
+        (names, is_tuple), value = _vals(ch)
+        return A.Binding(names, is_tuple, value, span=self._span(ch))
 
-    def pvar(self, meta, ch):
+    def pvar(self, ch):
         return ([str(ch[0])], False)
 
-    def ptuple(self, meta, ch):
-        return ([str(c) for c in ch if c is not None], True)
+    def ptuple(self, ch):
+        return ([str(c) for c in _vals(ch)], True)
 
-    def feedback(self, meta, ch):
-        name, typ, init, body = ch
-        return self._expr(A.Feedback(str(name), typ, init, body, span=self._s(meta)), body)
+    def feedback(self, ch):
+        v = _vals(ch)
+        name, typ, body = v[0], v[1], v[-1]
+        init = v[2] if len(v) == 4 else None
+        return self._expr(A.Feedback(str(name), typ, init, body, span=self._span(ch)), body)
 
-    def _chain(self, meta, op, left, right):
-        span = self._s(meta)
-        level = _LEVEL[op]
-        if isinstance(left, A.Chain) and _LEVEL[left.ops[0]] == level:
+    def _chain(self, ch):
+        left, op, right = ch
+        span = self._span(ch)
+        op = str(op)
+        if isinstance(left, A.Chain) and _LEVEL[left.ops[0]] == _LEVEL[op]:
             left.ops.append(op)
             left.items.append(right)
             left.span = span
@@ -238,82 +297,102 @@ class _ToAst(Transformer_NonRecursive):
             return self._expr(left) if left.depth > MAX_DEPTH else left
         return self._expr(A.Chain([op], [left, right], span=span), left, right)
 
-    def then(self, meta, ch):
-        return self._chain(meta, ";", *ch)
+    then = plus = minus = times = divide = _chain
 
-    def plus(self, meta, ch):
-        return self._chain(meta, "+", *ch)
+    def negate(self, ch):
+        value = _vals(ch)[0]
+        return self._expr(A.Negate(value, span=self._span(ch)), value)
 
-    def minus(self, meta, ch):
-        return self._chain(meta, "-", *ch)
-
-    def times(self, meta, ch):
-        return self._chain(meta, "*", *ch)
-
-    def divide(self, meta, ch):
-        return self._chain(meta, "/", *ch)
-
-    def negate(self, meta, ch):
-        return self._expr(A.Negate(ch[0], span=self._s(meta)), ch[0])
-
-    def call(self, meta, ch):
-        func, *rest = ch
-        args = [a for a in rest if a is not None and not isinstance(a, A.Kwarg)]
+    def call(self, ch):
+        func, *rest = _vals(ch)
+        args = [a for a in rest if not isinstance(a, A.Kwarg)]
         kwargs = [a for a in rest if isinstance(a, A.Kwarg)]
         seen = set()
         for k in kwargs:
             if k.name in seen:
                 raise SyntaxError_(f"the keyword `{k.name}` is given twice", k.span)
             seen.add(k.name)
-        return self._expr(A.Call(func, args, kwargs, span=self._s(meta)), func, *args, *[k.value for k in kwargs])
+        return self._expr(A.Call(func, args, kwargs, span=self._span(ch)), func, *args, *[k.value for k in kwargs])
 
-    def index(self, meta, ch):
-        text = str(ch[1])
+    def index(self, ch):
+        target, number = _vals(ch)
+        text = str(number)
         if not text.isdigit():
-            raise SyntaxError_("an index must be a whole number", self._s(meta), found=text)
-        return self._expr(A.Index(ch[0], int(text), span=self._s(meta)), ch[0])
+            raise SyntaxError_("an index must be a whole number", self._span(ch), found=text)
+        return self._expr(A.Index(target, int(text), span=self._span(ch)), target)
 
-    def kwarg(self, meta, ch):
-        return A.Kwarg(str(ch[0]), ch[1], span=self._s(meta))
+    def kwarg(self, ch):
+        name, value = _vals(ch)
+        return A.Kwarg(str(name), value, span=self._span(ch))
 
-    def name(self, meta, ch):
-        return A.Name(".".join(str(t) for t in ch), span=self._s(meta))
+    def name(self, ch):
+        return A.Name(".".join(str(t) for t in _vals(ch)), span=self._span(ch))
 
-    def number(self, meta, ch):
+    def number(self, ch):
         text = str(ch[0])
         value = int(text) if text.isdigit() else float(text)
-        return A.Number(value, text, span=self._s(meta))
+        return A.Number(value, text, span=self._span(ch))
 
-    def string(self, meta, ch):
-        return A.String(str(ch[0])[1:-1], span=self._s(meta))
+    def string(self, ch):
+        return A.String(str(ch[0])[1:-1], span=self._span(ch))
 
-    def tuple(self, meta, ch):
-        items = [c for c in ch if c is not None]
-        return self._expr(A.Tuple(items, span=self._s(meta)), *items)
+    def atom(self, ch):
+        return _vals(ch)[0]
 
-    def empty(self, meta, ch):
-        return A.Tuple([], span=self._s(meta))
+    def tuple(self, ch):
+        items = _vals(ch)
+        return self._expr(A.Tuple(items, span=self._span(ch)), *items)
+
+    def empty(self, ch):
+        return A.Tuple([], span=self._span(ch))
+
+
+def _has_span(c) -> bool:
+    return type(c) is Token or getattr(c, "span", None) is not None
 
 
 _TRANSFORMER = _ToAst()
 setattr(_ToAst, "lambda", _ToAst.lambda_)
 
 
-def _bracket_open(tok):
-    state = _TRANSFORMER.state
-    state.open.append(tok)
-    if len(state.open) > MAX_BRACKETS:
-        raise InputError("brackets nested too deeply", _tok_span(state.source, tok),
-                         expected=f"at most {MAX_BRACKETS} levels of brackets", found=f"{len(state.open)} levels",
-                         hint="split the expression into named definitions")
-    return tok
+_BRACKETS = re.compile(r"[()\[\]]")
+_NOT_CODE = re.compile(r'--[^\n]*|"[^"\n]*"')
 
 
-def _bracket_close(tok):
-    state = _TRANSFORMER.state
-    if state.open and state.open[-1].type == _CLOSE[tok.type]:
-        state.open.pop()
-    return tok
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _brackets(source: Source):
+    """The brackets of `source` outside comments and strings: (char, offset)."""
+    code = _NOT_CODE.sub(lambda m: " " * len(m.group()), source.text) if ("--" in source.text or '"' in source.text) \
+        else source.text
+    return ((m.group(), m.start()) for m in _BRACKETS.finditer(code))
+
+
+def _check_nesting(source: Source) -> None:
+    depth = 0
+    for char, offset in _brackets(source):
+        depth += 1 if char in "([" else -1
+        if depth > MAX_BRACKETS:
+            line, col = _position(source.text, offset)
+            raise InputError("brackets nested too deeply", Span(source, line, col, line, col + 1),
+                             expected=f"at most {MAX_BRACKETS} levels of brackets", found="more",
+                             hint="split the expression into named definitions")
+
+
+def _unclosed(source: Source) -> tuple[str, int, int] | None:
+    stack = []
+    for char, offset in _brackets(source):
+        if char in "([":
+            stack.append((char, offset))
+        elif stack and stack[-1][0] == {")": "(", "]": "["}[char]:
+            stack.pop()
+    if not stack:
+        return None
+    char, offset = stack[-1]
+    return (char, *_position(source.text, offset))
 
 
 def _comment(tok):
@@ -324,9 +403,8 @@ def _comment(tok):
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = (Path(__file__).parent / "catlearn.lark").read_text()
-    callbacks = {"LPAR": _bracket_open, "LSQB": _bracket_open, "RPAR": _bracket_close, "RSQB": _bracket_close,
-                 "COMMENT": _comment}
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+    callbacks = {"COMMENT": _comment}
+    return Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True, transformer=_TRANSFORMER,
                 lexer_callbacks=callbacks, maybe_placeholders=True)
 
 
@@ -360,9 +438,9 @@ def _syntax_error(e: UnexpectedInput, state: _State) -> SyntaxError_:
         lines = source.text.splitlines() or [""]
         span = Span(source, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         hint = None
-        if state.open:
-            tok = state.open[-1]
-            hint = f"the `{tok}` opened at {tok.line}:{tok.column} is never closed"
+        unclosed = _unclosed(source)
+        if unclosed:
+            hint = f"the `{unclosed[0]}` opened at {unclosed[1]}:{unclosed[2]} is never closed"
         return SyntaxError_("unexpected end of file", span, expected=_describe(e.expected or []),
                             found="the end of the file", hint=hint)
     tok = e.token
@@ -409,15 +487,13 @@ def decode(data: bytes, name: str) -> Source:
 def parse(source: Source) -> A.Module:
     """Parse a source into a :class:`~catlearn.grammar.ast.Module`."""
     lark = _parser()
+    _check_nesting(source)
     state = _State(source)
     _TRANSFORMER.state = state
     try:
-        tree = lark.parse(source.text)
-        return _TRANSFORMER.transform(tree)
+        return lark.parse(source.text)
     except UnexpectedInput as e:
         raise _syntax_error(e, state) from None
-    except VisitError as e:
-        raise e.orig_exc from None
     finally:
         _TRANSFORMER.state = None
 
