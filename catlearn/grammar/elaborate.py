@@ -721,6 +721,10 @@ class Elaborator:
             raise TypeError_(f"the body of `{d.name}` does not have its declared type", d.body.span,
                              expected=object_str(cod), found=object_str(w.type for w in outs),
                              hint=_shape_hint(cod, [w.type for w in outs]))
+        for w, t in zip(outs, cod):  # the declared axis names hold of the outputs
+            if w.builder is b and t.names != w.type.names:
+                b.types[w.index] = w.type = TensorType(t.dtype, w.type.shape,
+                                                       tuple(x or y for x, y in zip(t.names, w.type.names)))
         diagram = b.finish(outs, d.name)
         if d.kind == "circuit":
             check_circuit(diagram, d)
