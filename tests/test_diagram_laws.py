@@ -68,7 +68,7 @@ def test_symmetry_and_its_naturality(data):
 @given(st.data())
 def test_hexagon(data):
     a, b, c = (data.draw(diagrams(prefix=p, max_ops=2)).dom for p in "abc")
-    ida, idb, idc = Diagram.identity(a), Diagram.identity(b), Diagram.identity(c)
+    idb, idc = Diagram.identity(b), Diagram.identity(c)
     assert_equal(Diagram.swap(a, b + c), (Diagram.swap(a, b) @ idc) >> (idb @ Diagram.swap(a, c)))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .errors import CatError, TypeError_
+from .errors import TypeError_
 from .primitives import REGISTRY, Primitive
 from .types import TensorType, object_str, same_type
 
@@ -228,8 +228,3 @@ class Diagram:
                 out |= op.body.primitives()
         return out
 
-
-def ensure_diagram(value) -> Diagram:
-    if not isinstance(value, Diagram):
-        raise CatError(f"expected a Diagram, found {type(value).__name__}")
-    return value

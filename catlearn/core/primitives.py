@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .errors import TypeError_
 from .signature import Signature, check_size
-from .types import TensorType, dtype
+from .types import dtype
 
 ATTR_KINDS = ("int", "float", "number", "str", "dim", "dims", "init", "dtype")
 
@@ -133,6 +133,3 @@ def std_modules() -> dict[str, list[str]]:
         out.setdefault(p.module, []).append(p.name)
     return out
 
-
-def is_scalar(t: TensorType) -> bool:
-    return t.rank == 0

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from ..core.builder import Builder
 from ..core.diagram import Diagram
-from ..core.errors import CatError, DefinitionError, ImportError_, NameError_, Source, TypeError_, did_you_mean
+from ..core.errors import DefinitionError, ImportError_, NameError_, Source, TypeError_, did_you_mean
 from ..core.learning import LOSSES, OPTIMIZERS, SETTINGS
-from ..core.primitives import REGISTRY, Primitive, generator, std_modules
-from ..core.types import Poly, object_str
+from ..core.primitives import REGISTRY, generator, std_modules
+from ..core.types import object_str
 from ..stdlib import REEXPORTS, STD_DIR
 from . import ast as A
-from .elaborate import STRUCTURAL, Definition, Elaborator, Env, TypeAlias
+from .elaborate import Definition, Elaborator, Env, TypeAlias
 from .parser import decode, parse
 
 
@@ -100,12 +100,6 @@ class Module:
         el = Elaborator(_Scope(self.name))
         outs = el.instantiate(defn, b, wires, shapes, values, {}, None)
         return b.finish(outs, name)
-
-    def summary(self) -> list[str]:
-        lines = [d.header() for d in self.definitions.values()]
-        lines += [f"learner {n} = train {l.model.name} (loss {l.loss[0]}, optimizer {l.optimizer[0]})"
-                  for n, l in self.learners.items()]
-        return lines
 
 
 class _Scope:

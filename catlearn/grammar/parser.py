@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import bisect
 import re
 from functools import lru_cache
 from pathlib import Path
