@@ -127,3 +127,12 @@ def test_module_api():
     assert m.learners["digits"].optimizer == ("adam", (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-08), ("lr", 0.001)))
     e = catlearn.load("models/elman_rnn.cat").instantiate("elman", 3, 5)
     assert e.type == "R[3] -> R[5]"
+
+
+def test_feedback_loops_lift_over_batch_axes():
+    m = catlearn.loads(open("models/elman_rnn.cat").read() +
+                       "\nmodel batched : R[b: 4, 8] -> R[b: 4, 16] = elman(8, 16)\n")
+    (loop,) = m["batched"].ops
+    assert loop.lift == 1
+    assert str(loop.attr["state_type"]) == "R[b: 4, 16]"
+    assert m["batched"].cod == (TensorType("R", (4, 16), ("b", None)),)

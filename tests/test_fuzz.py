@@ -1,12 +1,16 @@
 """Random bytes, token soups and mutated models fed to the checker give either
 a module or a CatError with a span — never any other exception."""
+import contextlib
+import io
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from catlearn.cli import main
 from catlearn.core.errors import CatError
 from catlearn.grammar.module import check_bytes
 
@@ -28,16 +32,30 @@ def check(data: bytes) -> None:
         assert e.render().startswith("fuzz.cat:") or e.render().startswith(e.span.location)
 
 
+def check_cli(data: bytes) -> None:
+    """The same through `catlearn check`: exit 0 or 1, and a report, never a traceback."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.cat"
+        path.write_bytes(data)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            status = main(["check", str(path)])
+        assert status in (0, 1), err.getvalue()
+        assert status == 0 or err.getvalue().startswith(f"{path}:")
+
+
 @settings(max_examples=EXAMPLES)
 @given(st.binary(max_size=300))
 def test_random_bytes(data):
     check(data)
+    check_cli(data)
 
 
 @settings(max_examples=EXAMPLES)
 @given(st.lists(st.sampled_from(TOKENS), max_size=40))
 def test_token_soup(tokens):
     check(" ".join(tokens).encode())
+    check_cli(" ".join(tokens).encode())
 
 
 def _tokens(text: str) -> list[str]:

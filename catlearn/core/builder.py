@@ -146,12 +146,14 @@ class Builder:
 
     # -- feedback (the delayed trace) --------------------------------------
     def feedback(self, state: str, state_type: TensorType, init: tuple | None, inputs: list[Wire],
-                 body: Callable[["Builder", list[Wire], Wire], tuple[list[Wire], Wire]], span=None) -> list[Wire]:
+                 body: Callable[["Builder", list[Wire], Wire], tuple[list[Wire], Wire]], span=None,
+                 lift: int = 0) -> list[Wire]:
         """``feedback state : S = init in body`` where ``body : X ⊗ S → Y ⊗ S``.
 
         The node's body diagram has inputs ``X, S, C`` (``C`` the outer wires
         it captures) and outputs ``Y, S``.  Without an initial state, every
         path from the state input to the next state must pass a ``delay``.
+        `lift` counts the batch axes the whole loop is lifted over.
         """
         child = Builder(self)
         xs = [child.input(w.type) for w in inputs]
@@ -169,7 +171,6 @@ class Builder:
                                   found=f"a path from `{state}` to its next value with no delay",
                                   hint=f"give the state an initial value (`feedback {state} : {state_type} = zeros in …`) "
                                        f"or delay it (`delay({state}, init=zeros)`)")
-        lift = inputs[0].type.rank - xs[0].type.rank if inputs else 0
         attrs = {"state": state, "state_type": state_type, "init": init, "n_inputs": len(inputs)}
         return self.add_op(FEEDBACK, attrs, list(inputs) + child.capture_sources, [t for t in inner.cod[:-1]],
                            lift, span, body=inner)
@@ -251,7 +252,8 @@ class Builder:
             outs = [inner[w] for w in body.outputs]
             return outs[:-1], outs[-1]
 
-        return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span)
+        return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span,
+                             op.lift + max(lift, 0))
 
 
 def _retyped(op: Op, ins: list, sub) -> tuple[list, int] | None:

@@ -46,10 +46,6 @@ class Definition:
     module: str
 
     @property
-    def params(self) -> list:
-        return self.decl.params
-
-    @property
     def type(self) -> str:
         return f"{object_str(self.dom)} -> {object_str(self.cod)}"
 

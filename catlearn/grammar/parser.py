@@ -173,11 +173,12 @@ class _ToAst:
 
     # types
     def type(self, ch):
+        parts = _vals(ch)
+        if len(parts) == 1 and isinstance(parts[0], A.TypeExpr):
+            return parts[0]  # a parenthesised type
         factors = []
-        for c in _vals(ch):
-            factors.extend(c.factors if isinstance(c, A.TypeExpr) and len(_vals(ch)) > 1 else [c])
-        if len(factors) == 1 and isinstance(factors[0], A.TypeExpr):
-            return factors[0]
+        for c in parts:  # products are lists of factors: (A * B) * C is A * B * C
+            factors.extend(c.factors if isinstance(c, A.TypeExpr) else [c])
         return A.TypeExpr(factors, span=self._span(ch))
 
     def tfactor(self, ch):
