@@ -184,13 +184,18 @@ class Builder:
         `fill` maps opaque generators (holes, value parameters) to callables
         ``(builder, wires) -> wires`` that elaborate them at this site.
         """
+        m = self.copy_in(d, inputs, env, fill, span)
+        return [m[w] for w in d.outputs]
+
+    def copy_in(self, d: Diagram, inputs: list[Wire], env: Mapping[str, Dim] | None = None,
+                fill: Mapping[Primitive, Callable] | None = None, span=None) -> dict[int, Wire]:
+        """Like :meth:`splice`, returning where every wire of `d` went."""
         env = dict(env or {})
-        fill = fill or {}
         m: dict[int, Wire] = dict(zip(d.inputs, inputs))
         for p in d.params:
             m[p.wire] = self.param(p.name, d.types[p.wire].subst(env), p.init, p.span)
-        self._replay(d, m, env, fill, span)
-        return [m[w] for w in d.outputs]
+        self._replay(d, m, env, fill or {}, span)
+        return m
 
     def _rebase(self, scope: Scope | None, cache: dict) -> Scope | None:
         if scope is None:
@@ -254,6 +259,43 @@ class Builder:
 
         return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span,
                              op.lift + max(lift, 0))
+
+
+class Emitter:
+    """Builds boxes by primitive name on a builder: ``g.mul(a, g.exp(b))``.
+
+    Numbers become constants of the dtype of the first wire argument; keyword
+    arguments are attributes.  Used to write reverse derivatives as diagrams.
+    """
+
+    def __init__(self, builder: Builder, span=None):
+        self.builder = builder
+        self.span = span
+
+    def __getattr__(self, name: str):
+        prim = REGISTRY.get(name)
+        if prim is None:
+            raise AttributeError(name)
+        return lambda *args, **attrs: self.apply(prim, args, attrs)
+
+    def apply(self, prim: Primitive, args, attrs: dict):
+        dt = next((a.type.dtype for a in args if isinstance(a, Wire)), "R")
+        wires = [a if isinstance(a, Wire) else self.builder.const(a, dt, self.span) for a in args]
+        full = {k: attrs.get(k, spec.default) for k, spec in prim.attrs.items()}
+        full.update(attrs)
+        outs = self.builder.apply(prim, wires, full, self.span)
+        return outs[0] if len(outs) == 1 else outs
+
+    def apply_named(self, name: str, *args, **attrs):
+        """``g.apply_named("conv2d_kernel", x, z, pad=1)``: a box by its name."""
+        return self.apply(REGISTRY[name], args, attrs)
+
+    def zeros(self, t: TensorType) -> Wire:
+        return self.builder.apply("zeros", [], {"shape": t.shape, "dtype": t.dtype}, self.span)[0]
+
+    def last(self, w: Wire):
+        """The size of the last axis of `w`."""
+        return w.type.shape[-1]
 
 
 def _retyped(op: Op, ins: list, sub) -> tuple[list, int] | None:

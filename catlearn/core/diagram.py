@@ -87,7 +87,8 @@ def _feedback_rule(inputs, attrs):
 
 
 CONST = Primitive("const", None, "std.core", doc="a constant scalar", type_rule=lambda ins, a: ((TensorType(a["dtype"]),), 0),
-                  polynomial=True, arity=0, glyph="c")
+                  polynomial=True, arity=0, glyph="c", rd=lambda g, ins, y, dy, **attrs: [],
+                  torch=lambda T, value, dtype: T.tensor(value))
 FEEDBACK = Primitive("feedback", None, "std.core", doc="the delayed trace of its body", type_rule=_feedback_rule,
                      stateful=True, glyph="⟲")
 

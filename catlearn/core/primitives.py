@@ -47,8 +47,11 @@ class Primitive:
     """A generator: name, signature, attributes, NumPy semantics, drawing hint.
 
     ``infer(input_types, attrs) -> (output_types, lift)`` types one
-    application; ``numpy(*arrays, **attrs)`` computes it on arrays whose leading
-    axes are batch axes.
+    application; ``numpy(*arrays, **attrs)`` and ``torch(*tensors, **attrs)``
+    compute it on arrays whose leading axes are batch axes.
+    ``rd(g, inputs, output, cotangent, **attrs)`` builds its reverse derivative
+    ``R[f](x, dy)`` from other primitives with the :class:`~catlearn.core.builder.Emitter`
+    `g`, returning one cotangent wire per input (None for zero).
     """
 
     name: str
@@ -64,6 +67,9 @@ class Primitive:
     stateful: bool = False
     glyph: str = ""
     arity: int | Callable | None = None
+    rd: Callable | None = None
+    torch: Callable | None = None
+    preserves_zero: str = ""  # "all": f(0, …, 0) = 0; "any": one zero input gives zero
 
     def n_inputs(self, attrs: dict) -> int:
         """How many input wires one application takes (for point-free use)."""

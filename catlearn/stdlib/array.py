@@ -21,26 +21,90 @@ def _index_check(inputs, attrs, outs):
     return None
 
 
-@primitive("index", "D[n] -> D", module=M, attrs={"i": Attr("int")}, check=_index_check, polynomial=True, glyph="[i]")
+def _last(g, w):
+    return w.type.shape[-1]
+
+
+@primitive("index", "D[n] -> D", module=M, attrs={"i": Attr("int")}, check=_index_check, polynomial=True, glyph="[i]",
+           preserves_zero="all", torch=lambda T, x, i: x[..., i],
+           rd=lambda g, ins, y, dy, i: [g.embed(dy, i=i, n=_last(g, ins[0]))])
 def index(x, i):
     """xᵢ: one entry of the last axis"""
     return x[..., i]
 
 
-@primitive("concat", "D[n] * D[m] -> D[n + m]", module=M, polynomial=True, glyph="⧺")
+def _embed_check(inputs, attrs, outs):
+    n, i = attrs["n"], attrs["i"]
+    if i < 0 or (isinstance(n, int) and i >= n):
+        return (f"position {i} is out of range for a vector of size {dim_str(n)}", None)
+    return None
+
+
+@primitive("embed", "D -> D[n]", module=M, attrs={"i": Attr("int"), "n": Attr("dim")}, check=_embed_check,
+           polynomial=True, glyph="eᵢ", preserves_zero="all",
+           torch=lambda T, x, i, n: T.stack([x if j == i else T.zeros_like(x) for j in range(n)], -1),
+           rd=lambda g, ins, y, dy, i, n: [g.index(dy, i=i)])
+def embed(x, i, n):
+    """the vector of size n that is x at position i and zero elsewhere (the adjoint of index)"""
+    out = np.zeros(np.shape(x) + (n,), dtype=np.result_type(x, 0))
+    out[..., i] = x
+    return out
+
+
+def _batch(T, x, y):
+    return tuple(np.broadcast_shapes(tuple(x.shape[:-1]), tuple(y.shape[:-1])))
+
+
+@primitive("concat", "D[n] * D[m] -> D[n + m]", module=M, polynomial=True, glyph="⧺", preserves_zero="all",
+           torch=lambda T, x, y: T.cat([x.expand(*_batch(T, x, y), x.shape[-1]),
+                                        y.expand(*_batch(T, x, y), y.shape[-1])], -1),
+           rd=lambda g, ins, y, dy: [g.slice(dy, start=0, stop=_last(g, ins[0])),
+                                     g.slice(dy, start=_last(g, ins[0]), stop=_last(g, y))])
 def concat(x, y):
     """the two vectors one after the other"""
     batch = np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
     return np.concatenate([np.broadcast_to(x, batch + x.shape[-1:]), np.broadcast_to(y, batch + y.shape[-1:])], -1)
 
 
-@primitive("broadcast", "D -> D[n]", module=M, attrs={"n": Attr("dim")}, polynomial=True, glyph="↦")
+def _slice_check(inputs, attrs, outs):
+    n = inputs[0].shape[-1] if inputs[0].rank else None
+    start, stop = attrs["start"], attrs["stop"]
+    if isinstance(start, int) and isinstance(stop, int) and not 0 <= start <= stop:
+        return (f"the slice {start}:{stop} is empty or reversed", "slices run from start to stop ≥ start ≥ 0")
+    if isinstance(n, int) and isinstance(stop, int) and stop > n:
+        return (f"the slice ends at {stop}, past the axis of size {n}", None)
+    return None
+
+
+@primitive("slice", "D[n] -> D[stop - start]", module=M, attrs={"start": Attr("dim"), "stop": Attr("dim")},
+           check=_slice_check, polynomial=True, glyph="[:]", preserves_zero="all",
+           torch=lambda T, x, start, stop: x[..., start:stop],
+           rd=lambda g, ins, y, dy, start, stop: [g.pad(dy, before=start, after=_last(g, ins[0]) - stop)])
+def slice_(x, start, stop):
+    """the entries start … stop − 1 of the last axis"""
+    return x[..., start:stop]
+
+
+@primitive("pad", "D[n] -> D[before + n + after]", module=M, attrs={"before": Attr("dim"), "after": Attr("dim")},
+           polynomial=True, glyph="0|x|0", preserves_zero="all",
+           torch=lambda T, x, before, after: T.nn.functional.pad(x, (before, after)),
+           rd=lambda g, ins, y, dy, before, after: [g.slice(dy, start=before, stop=before + _last(g, ins[0]))])
+def pad(x, before, after):
+    """the last axis with `before` zeros in front and `after` behind (the adjoint of slice)"""
+    return np.pad(x, [(0, 0)] * (np.ndim(x) - 1) + [(before, after)])
+
+
+@primitive("broadcast", "D -> D[n]", module=M, attrs={"n": Attr("dim")}, polynomial=True, glyph="↦",
+           preserves_zero="all", torch=lambda T, x, n: x[..., None] * T.ones(n, dtype=x.dtype),
+           rd=lambda g, ins, y, dy, n: [g.sum(dy)])
 def broadcast(x, n):
     """n copies of a scalar as a vector"""
     return np.repeat(np.asarray(x)[..., None], n, -1)
 
 
-@primitive("flatten", "D[a, b] -> D[a * b]", module=M, polynomial=True, glyph="♭")
+@primitive("flatten", "D[a, b] -> D[a * b]", module=M, polynomial=True, glyph="♭", preserves_zero="all",
+           torch=lambda T, x: x.reshape(*x.shape[:-2], -1),
+           rd=lambda g, ins, y, dy: [g.reshape(dy, shape=tuple(ins[0].type.shape[-2:]), axes=1)])
 def flatten(x):
     """the last two axes merged into one"""
     return x.reshape(x.shape[:-2] + (-1,))
@@ -64,8 +128,13 @@ def _reshape_rule(inputs, attrs):
     return (TensorType(x.dtype, x.shape[:lift] + shape, x.names[:lift] + (None,) * len(shape)),), lift
 
 
+def _reshape_rd(g, ins, y, dy, shape, axes=1):
+    return [g.reshape(dy, shape=tuple(ins[0].type.shape[ins[0].type.rank - axes:]), axes=len(shape))]
+
+
 @primitive("reshape", None, module=M, attrs={"shape": Attr("dims"), "axes": Attr("int", 1)},
-           type_rule=_reshape_rule, polynomial=True, glyph="⤳", arity=1)
+           type_rule=_reshape_rule, polynomial=True, glyph="⤳", arity=1, preserves_zero="all",
+           torch=lambda T, x, shape, axes=1: x.reshape(tuple(x.shape[:x.dim() - axes]) + tuple(shape)), rd=_reshape_rd)
 def reshape(x, shape, axes=1):
     """the last `axes` axes reshaped to `shape`"""
     return x.reshape(x.shape[:x.ndim - axes] + tuple(shape))
@@ -103,32 +172,115 @@ def _rearrange_rule(inputs, attrs):
     return (TensorType(out.dtype, out.shape, names),), lift
 
 
-@primitive("rearrange", None, module=M, attrs={"spec": Attr("str", doc='e.g. "seq d -> d seq"')},
-           type_rule=_rearrange_rule, polynomial=True, glyph="⇄", arity=1)
-def rearrange(x, spec):
-    """the last axes permuted by name"""
+def _permutation(ndim: int, spec: str) -> list[int]:
     src, dst = _rearrange_parts(spec)
     k = len(src)
-    lead = list(range(x.ndim - k))
-    return np.transpose(x, lead + [x.ndim - k + src.index(w) for w in dst])
+    return list(range(ndim - k)) + [ndim - k + src.index(w) for w in dst]
 
 
-@primitive("sum", "D[n] -> D", module=M, polynomial=True, glyph="Σ")
+def _rearrange_rd(g, ins, y, dy, spec):
+    src, dst = _rearrange_parts(spec)
+    return [g.rearrange(dy, spec=f"{' '.join(dst)} -> {' '.join(src)}")]
+
+
+@primitive("rearrange", None, module=M, attrs={"spec": Attr("str", doc='e.g. "seq d -> d seq"')},
+           type_rule=_rearrange_rule, polynomial=True, glyph="⇄", arity=1, preserves_zero="all",
+           torch=lambda T, x, spec: x.permute(*_permutation(x.dim(), spec)), rd=_rearrange_rd)
+def rearrange(x, spec):
+    """the last axes permuted by name"""
+    return np.transpose(x, _permutation(x.ndim, spec))
+
+
+@primitive("sum", "D[n] -> D", module=M, polynomial=True, glyph="Σ", preserves_zero="all",
+           torch=lambda T, x: x.sum(-1), rd=lambda g, ins, y, dy: [g.broadcast(dy, n=_last(g, ins[0]))])
 def sum_(x):
     """⊕ over the last axis"""
     return np.sum(x, -1)
 
 
-@primitive("mean", "R[n] -> R", module=M, glyph="mean")
+def _mean_rd(g, ins, y, dy):
+    n = _last(g, ins[0])
+    size = float(n) if isinstance(n, int) else g.broadcast(g.sum(g.ones(shape=(n,))), n=n)  # n, as a wire if symbolic
+    return [g.div(g.broadcast(dy, n=n), size)]
+
+
+@primitive("mean", "R[n] -> R", module=M, glyph="mean", preserves_zero="all", torch=lambda T, x: x.mean(-1),
+           rd=_mean_rd)
 def mean(x):
     """the average over the last axis"""
     return np.mean(x, -1)
 
 
-@primitive("max", "D[n] -> D", module=M, dtypes="ordered", glyph="max")
+def _max_rd(g, ins, y, dy):
+    n = _last(g, ins[0])
+    return [g.mul(g.broadcast(dy, n=n), g.eq(ins[0], g.broadcast(y, n=n)))]
+
+
+@primitive("max", "D[n] -> D", module=M, dtypes="ordered", glyph="max", torch=lambda T, x: x.amax(-1), rd=_max_rd)
 def max_(x):
     """the largest entry of the last axis"""
     return np.max(x, -1)
+
+
+@primitive("eq", "D * D -> D", module=M, glyph="=", torch=lambda T, x, y: (x == y).to(x.dtype),
+           rd=lambda g, ins, y, dy: [None, None])
+def eq(x, y):
+    """1 where x = y, else 0 (its derivative is zero almost everywhere)"""
+    return np.equal(x, y).astype(np.result_type(x, y))
+
+
+def _leading_rule(inputs, attrs):
+    (x,) = inputs
+    keep, k = attrs["keep"], attrs["axes"]
+    if x.rank < k + keep:
+        raise TypeError_(f"`sum_leading` needs {k + keep} axes", found=str(x))
+    lift = x.rank - k - keep
+    return (TensorType(x.dtype, x.shape[:lift] + x.shape[lift + k:], x.names[:lift] + x.names[lift + k:]),), lift
+
+
+def _sum_leading(x, axes, keep):
+    lift = np.ndim(x) - axes - keep
+    return x.sum(axis=tuple(range(lift, lift + axes)))
+
+
+@primitive("sum_leading", None, module=M, attrs={"axes": Attr("int"), "keep": Attr("int")}, type_rule=_leading_rule,
+           polynomial=True, glyph="Σ…", arity=1, preserves_zero="all",
+           torch=lambda T, x, axes, keep: x.sum(dim=tuple(range(x.dim() - axes - keep, x.dim() - keep))) if axes else x,
+           rd=lambda g, ins, y, dy, axes, keep: [g.repeat_leading(dy, shape=tuple(
+               ins[0].type.shape[ins[0].type.rank - axes - keep:ins[0].type.rank - keep]), keep=keep)])
+def sum_leading(x, axes, keep):
+    """⊕ over the `axes` axes before the last `keep` ones (a cotangent summed over broadcast batch axes)"""
+    return _sum_leading(x, axes, keep)
+
+
+def _repeat_rule(inputs, attrs):
+    (x,) = inputs
+    keep, shape = attrs["keep"], tuple(attrs["shape"])
+    if x.rank < keep:
+        raise TypeError_(f"`repeat_leading` needs {keep} axes", found=str(x))
+    lift = x.rank - keep
+    return (TensorType(x.dtype, x.shape[:lift] + shape + x.shape[lift:],
+                       x.names[:lift] + (None,) * len(shape) + x.names[lift:]),), lift
+
+
+def _repeat_leading_torch(x, shape, keep):
+    lead, tail = tuple(x.shape[:x.dim() - keep]), tuple(x.shape[x.dim() - keep:])
+    return x.reshape(lead + (1,) * len(shape) + tail).expand(lead + shape + tail)
+
+
+def _repeat_leading(x, shape, keep):
+    lift = np.ndim(x) - keep
+    x = np.asarray(x).reshape(np.shape(x)[:lift] + (1,) * len(shape) + np.shape(x)[lift:])
+    return np.broadcast_to(x, x.shape[:lift] + tuple(shape) + x.shape[lift + len(shape):]).copy()
+
+
+@primitive("repeat_leading", None, module=M, attrs={"shape": Attr("dims"), "keep": Attr("int")},
+           type_rule=_repeat_rule, polynomial=True, glyph="↦…", arity=1, preserves_zero="all",
+           torch=lambda T, x, shape, keep: _repeat_leading_torch(x, tuple(shape), keep),
+           rd=lambda g, ins, y, dy, shape, keep: [g.sum_leading(dy, axes=len(shape), keep=keep)])
+def repeat_leading(x, shape, keep):
+    """x repeated along new axes of `shape` before its last `keep` axes (the adjoint of sum_leading)"""
+    return _repeat_leading(x, shape, keep)
 
 
 def _constant_rule(inputs, attrs):
@@ -136,14 +288,16 @@ def _constant_rule(inputs, attrs):
 
 
 @primitive("zeros", None, module=M, attrs={"shape": Attr("dims"), "dtype": Attr("dtype", "R")},
-           type_rule=_constant_rule, polynomial=True, glyph="0", arity=0)
+           type_rule=_constant_rule, polynomial=True, glyph="0", arity=0,
+           torch=lambda T, shape, dtype="R": T.zeros(tuple(shape)), rd=lambda g, ins, y, dy, **a: [])
 def zeros(shape, dtype="R"):
     """the zero tensor of a shape"""
     return np.zeros(tuple(shape))
 
 
 @primitive("ones", None, module=M, attrs={"shape": Attr("dims"), "dtype": Attr("dtype", "R")},
-           type_rule=_constant_rule, polynomial=True, glyph="1", arity=0)
+           type_rule=_constant_rule, polynomial=True, glyph="1", arity=0,
+           torch=lambda T, shape, dtype="R": T.ones(tuple(shape)), rd=lambda g, ins, y, dy, **a: [])
 def ones(shape, dtype="R"):
     """the tensor of ones of a shape"""
     return np.ones(tuple(shape))

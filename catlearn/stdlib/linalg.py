@@ -12,31 +12,44 @@ from ..core.types import Poly, TensorType
 M = "std.linalg"
 
 
-@primitive("dot", "D[n] * D[n] -> D", module=M, polynomial=True, glyph="·")
+def _dot_rd(g, i, y, dy):
+    b = g.broadcast(dy, n=g.last(i[0]))
+    return [g.mul(b, i[1]), g.mul(b, i[0])]
+
+
+@primitive("dot", "D[n] * D[n] -> D", module=M, polynomial=True, glyph="·", preserves_zero="any",
+           torch=lambda T, x, y: (x * y).sum(-1), rd=_dot_rd)
 def dot(x, y):
     """⟨x, y⟩ = ⊕ᵢ xᵢ ⊗ yᵢ"""
     return np.einsum("...n,...n->...", x, y)
 
 
-@primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x")
+@primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x", preserves_zero="any",
+           torch=lambda T, w, x: T.einsum("...mn,...n->...m", w, x),
+           rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.matvec(g.transpose(i[0]), dy)])
 def matvec(w, x):
     """W x"""
     return np.einsum("...mn,...n->...m", w, x)
 
 
-@primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@")
+@primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@", preserves_zero="any",
+           torch=lambda T, a, b: T.matmul(a, b),
+           rd=lambda g, i, y, dy: [g.matmul(dy, g.transpose(i[1])), g.matmul(g.transpose(i[0]), dy)])
 def matmul(a, b):
     """A B"""
     return np.matmul(a, b)
 
 
-@primitive("outer", "D[n] * D[m] -> D[n, m]", module=M, polynomial=True, glyph="⊗")
+@primitive("outer", "D[n] * D[m] -> D[n, m]", module=M, polynomial=True, glyph="⊗", preserves_zero="any",
+           torch=lambda T, x, y: T.einsum("...n,...m->...nm", x, y),
+           rd=lambda g, i, y, dy: [g.matvec(dy, i[1]), g.matvec(g.transpose(dy), i[0])])
 def outer(x, y):
     """x yᵀ"""
     return np.einsum("...n,...m->...nm", x, y)
 
 
-@primitive("transpose", "D[n, m] -> D[m, n]", module=M, polynomial=True, glyph="ᵀ")
+@primitive("transpose", "D[n, m] -> D[m, n]", module=M, polynomial=True, glyph="ᵀ", preserves_zero="all",
+           torch=lambda T, x: x.transpose(-1, -2), rd=lambda g, i, y, dy: [g.transpose(dy)])
 def transpose(x):
     """Aᵀ (the last two axes swapped)"""
     return np.swapaxes(x, -1, -2)
@@ -76,9 +89,33 @@ def _einsum_arity(attrs):
     return len(str(attrs.get("spec", "")).split("->")[0].split(","))
 
 
+def _ellipsis(spec: str) -> str:
+    ins, out = spec.replace(" ", "").split("->")
+    return ",".join("..." + s for s in ins.split(",")) + "->..." + out
+
+
+def _einsum_rd(g, i, y, dy, spec):
+    """∂/∂xᵢ of an einsum is an einsum of the output cotangent with the other
+    inputs, and a vector of ones for each letter only xᵢ has."""
+    ins, out = spec.replace(" ", "").split("->")
+    parts = ins.split(",")
+    grads = []
+    for k, mine in enumerate(parts):
+        others = [p for j, p in enumerate(parts) if j != k]
+        operands = [dy] + [x for j, x in enumerate(i) if j != k]
+        letters = [out] + others
+        for pos, c in enumerate(mine):
+            if c not in "".join(letters):
+                size = i[k].type.shape[i[k].type.rank - len(mine) + pos]
+                operands.append(g.ones(shape=(size,), dtype=dy.type.dtype))
+                letters.append(c)
+        grads.append(g.einsum(*operands, spec=",".join(letters) + "->" + mine))
+    return grads
+
+
 @primitive("einsum", None, module=M, attrs={"spec": Attr("str", doc='e.g. "ij,jk->ik"')},
-           type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity)
+           type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity, preserves_zero="any",
+           torch=lambda T, *xs, spec: T.einsum(_ellipsis(spec), *xs), rd=_einsum_rd)
 def einsum(*xs, spec):
     """Σ over the letters missing from the output of the product of the inputs"""
-    ins, out = spec.replace(" ", "").split("->")
-    return np.einsum(",".join("..." + s for s in ins.split(",")) + "->..." + out, *xs)
+    return np.einsum(_ellipsis(spec), *xs)

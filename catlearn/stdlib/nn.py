@@ -1,4 +1,12 @@
-"""``std.nn``: activations, normalisation, convolution and pooling."""
+"""``std.nn``: activations, normalisation, convolution and pooling.
+
+Convolutions come in closed families of bilinear maps, each the others'
+derivative: ``conv2d(x, K)`` (cross-correlation), ``conv2d_transpose(z, K)``
+(its adjoint in ``x``) and ``conv2d_kernel(x, z)`` (its adjoint in ``K``); the
+same for 1-d.
+"""
+from math import pi, sqrt
+
 import numpy as np
 
 from ..core.primitives import Attr, primitive
@@ -6,13 +14,26 @@ from ..core.primitives import Attr, primitive
 M = "std.nn"
 
 
-@primitive("relu", "R -> R", module=M, glyph="ReLU")
+def _n(w):
+    return w.type.shape[-1]
+
+
+@primitive("relu", "R -> R", module=M, glyph="ReLU", preserves_zero="all", torch=lambda T, x: T.relu(x),
+           rd=lambda g, i, y, dy: [g.mul(dy, g.step(i[0]))])
 def relu(x):
     """max(x, 0)"""
     return np.maximum(x, 0.0)
 
 
-@primitive("gelu", "R -> R", module=M, glyph="GELU")
+def _gelu_rd(g, i, y, dy):
+    x = i[0]
+    cdf = g.mul(g.add(g.erf(g.mul(x, 1.0 / sqrt(2.0))), 1.0), 0.5)
+    pdf = g.mul(g.exp(g.mul(g.square(x), -0.5)), 1.0 / sqrt(2.0 * pi))
+    return [g.mul(dy, g.add(cdf, g.mul(x, pdf)))]
+
+
+@primitive("gelu", "R -> R", module=M, glyph="GELU", preserves_zero="all",
+           torch=lambda T, x: T.nn.functional.gelu(x), rd=_gelu_rd)
 def gelu(x):
     """x Φ(x), Φ the standard normal distribution function"""
     from scipy.special import erf
@@ -20,34 +41,50 @@ def gelu(x):
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
-@primitive("softplus", "R -> R", module=M, glyph="softplus")
+@primitive("softplus", "R -> R", module=M, glyph="softplus", torch=lambda T, x: T.logaddexp(T.zeros_like(x), x),
+           rd=lambda g, i, y, dy: [g.mul(dy, g.sigmoid(i[0]))])
 def softplus(x):
     """log(1 + eˣ)"""
     return np.logaddexp(0.0, x)
 
 
-@primitive("softmax", "R[n] -> R[n]", module=M, glyph="softmax")
+def _softmax_rd(g, i, y, dy):
+    return [g.mul(y, g.sub(dy, g.broadcast(g.sum(g.mul(dy, y)), n=_n(y))))]
+
+
+@primitive("softmax", "R[n] -> R[n]", module=M, glyph="softmax", torch=lambda T, x: T.softmax(x, -1), rd=_softmax_rd)
 def softmax(x):
     """eˣ / Σ eˣ over the last axis"""
     e = np.exp(x - np.max(x, -1, keepdims=True))
     return e / np.sum(e, -1, keepdims=True)
 
 
-@primitive("log_softmax", "R[n] -> R[n]", module=M, glyph="log softmax")
+@primitive("log_softmax", "R[n] -> R[n]", module=M, glyph="log softmax", torch=lambda T, x: T.log_softmax(x, -1),
+           rd=lambda g, i, y, dy: [g.sub(dy, g.mul(g.exp(y), g.broadcast(g.sum(dy), n=_n(y))))])
 def log_softmax(x):
     """x − log Σ eˣ over the last axis"""
     m = np.max(x, -1, keepdims=True)
     return x - m - np.log(np.sum(np.exp(x - m), -1, keepdims=True))
 
 
-@primitive("logsumexp", "R[n] -> R", module=M, glyph="LSE")
+@primitive("logsumexp", "R[n] -> R", module=M, glyph="LSE", torch=lambda T, x: T.logsumexp(x, -1),
+           rd=lambda g, i, y, dy: [g.mul(g.broadcast(dy, n=_n(i[0])), g.softmax(i[0]))])
 def logsumexp(x):
     """log Σ eˣ over the last axis"""
     m = np.max(x, -1, keepdims=True)
     return (m + np.log(np.sum(np.exp(x - m), -1, keepdims=True)))[..., 0]
 
 
-@primitive("layernorm", "R[n] -> R[n]", module=M, attrs={"eps": Attr("float", 1e-5)}, glyph="LN")
+def _layernorm_rd(g, i, y, dy, eps):
+    x, n = i[0], _n(i[0])
+    centred = g.sub(x, g.broadcast(g.mean(x), n=n))
+    inv = g.broadcast(g.div(1.0, g.sqrt(g.add(g.mean(g.square(centred)), eps))), n=n)
+    inner = g.sub(g.sub(dy, g.broadcast(g.mean(dy), n=n)), g.mul(y, g.broadcast(g.mean(g.mul(dy, y)), n=n)))
+    return [g.mul(inv, inner)]
+
+
+@primitive("layernorm", "R[n] -> R[n]", module=M, attrs={"eps": Attr("float", 1e-5)}, glyph="LN",
+           torch=lambda T, x, eps=1e-5: T.nn.functional.layer_norm(x, (x.shape[-1],), eps=eps), rd=_layernorm_rd)
 def layernorm(x, eps=1e-5):
     """(x − mean) / √(var + eps) over the last axis (no affine part)"""
     mu = np.mean(x, -1, keepdims=True)
@@ -62,35 +99,122 @@ def _positive_output(inputs, attrs, outs):
     return None
 
 
-@primitive("conv1d", "R[c, l] * R[o, c, k] -> R[o, l + 2*pad - k + 1]", module=M,
-           attrs={"pad": Attr("dim", 0)}, check=_positive_output, glyph="conv")
-def conv1d(x, w, pad=0):
-    """cross-correlation of channels × length with an o × c × k kernel (stride 1)"""
-    k = w.shape[-1]
-    x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)])
-    win = np.lib.stride_tricks.sliding_window_view(x, k, axis=-1)
-    return np.einsum("...clk,...ock->...ol", win, w)
+# -- convolutions: x ↦ x ⋆ K, its adjoint z ↦ z ⋆ᵀ K, and the kernel gradient ------------------
+def _pad(xp, x, p, dims):
+    if xp is np:
+        return np.pad(x, [(0, 0)] * (x.ndim - dims) + [(p, p)] * dims)
+    return xp.nn.functional.pad(x, (p, p) * dims)
 
 
-@primitive("conv2d", "R[c, h, w] * R[o, c, kh, kw] -> R[o, h + 2*pad - kh + 1, w + 2*pad - kw + 1]", module=M,
-           attrs={"pad": Attr("dim", 0)}, check=_positive_output, glyph="conv")
-def conv2d(x, w, pad=0):
-    """cross-correlation of a c × h × w image with an o × c × kh × kw kernel (stride 1)"""
-    kh, kw = w.shape[-2:]
-    x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(pad, pad), (pad, pad)])
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(-2, -1))
-    return np.einsum("...chwij,...ocij->...ohw", win, w)
+def _windows(xp, x, size: tuple):
+    """Sliding windows over the last len(size) axes, window axes last."""
+    if xp is np:
+        return np.lib.stride_tricks.sliding_window_view(x, size, axis=tuple(range(-len(size), 0)))
+    first = x.dim() - len(size)
+    for k, s in enumerate(size):  # each unfold appends its window axis; the next spatial axis is first + k
+        x = x.unfold(first + k, s, 1)
+    return x
 
 
-@primitive("maxpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)}, glyph="max pool")
+def _conv(xp, x, w, pad, dims):
+    k = tuple(w.shape[-dims:])
+    win = _windows(xp, _pad(xp, x, pad, dims), k)
+    sp = "hw"[:dims] if dims == 2 else "l"
+    ij = "ij"[:dims] if dims == 2 else "k"
+    return xp.einsum(f"...c{sp}{ij},...oc{ij}->...o{sp}", win, w)
+
+
+def _conv_transpose(xp, z, w, pad, dims):
+    k = tuple(w.shape[-dims:])
+    sp = tuple(z.shape[-dims:])
+    total = None
+    for offset in np.ndindex(*k):
+        kernel = w[(Ellipsis,) + offset]  # [..., o, c]
+        part = xp.einsum("...o" + "ab"[:dims] + ",...oc->...c" + "ab"[:dims], z, kernel)
+        widths = [(o, kk - 1 - o) for o, kk in zip(offset, k)]
+        if xp is np:
+            part = np.pad(part, [(0, 0)] * (part.ndim - dims) + widths)
+        else:
+            part = xp.nn.functional.pad(part, tuple(v for pair in reversed(widths) for v in pair))
+        total = part if total is None else total + part
+    index = (Ellipsis,) + tuple(slice(pad, s + kk - 1 - pad) for s, kk in zip(sp, k))
+    return total[index]
+
+
+def _conv_kernel(xp, x, z, pad, dims):
+    sp = tuple(z.shape[-dims:])
+    win = _windows(xp, _pad(xp, x, pad, dims), sp)
+    ab, ij = "ab"[:dims], "ij"[:dims]
+    return xp.einsum(f"...c{ij}{ab},...o{ab}->...oc{ij}", win, z)
+
+
+def _conv_family(name: str, dims: int):
+    """Register `name`, `name_transpose` and `name_kernel` for `dims`-d convolution."""
+    sp, ks, big = (("h", "w"), ("kh", "kw"), ("H", "W")) if dims == 2 else (("l",), ("k",), ("L",))
+    outs = ", ".join(f"{s} + 2*pad - {k} + 1" for s, k in zip(sp, ks))  # conv: input → output sizes
+    grown = ", ".join(f"{b} + {k} - 1 - 2*pad" for b, k in zip(big, ks))  # transpose: output → input sizes
+    kern = ", ".join(f"{s} + 2*pad - {b} + 1" for s, b in zip(sp, big))  # kernel: the kernel's sizes
+    attrs = {"pad": Attr("dim", 0)}
+    opts = dict(module=M, attrs=attrs, preserves_zero="any", glyph="conv")
+
+    primitive(name, f"R[c, {', '.join(sp)}] * R[o, c, {', '.join(ks)}] -> R[o, {outs}]", check=_positive_output,
+              torch=lambda T, x, w, pad=0: _conv(T, x, w, pad, dims),
+              rd=lambda g, i, y, dy, pad=0: [g.apply_named(f"{name}_transpose", dy, i[1], pad=pad),
+                                             g.apply_named(f"{name}_kernel", i[0], dy, pad=pad)],
+              doc=f"cross-correlation of a channels × {' × '.join(sp)} input with an o × c × {' × '.join(ks)} kernel "
+                  f"(stride 1, `pad` zeros each side)", **opts)(lambda x, w, pad=0: _conv(np, x, w, pad, dims))
+    primitive(f"{name}_transpose", f"R[o, {', '.join(big)}] * R[o, c, {', '.join(ks)}] -> R[c, {grown}]",
+              torch=lambda T, z, w, pad=0: _conv_transpose(T, z, w, pad, dims),
+              rd=lambda g, i, y, dy, pad=0: [g.apply_named(name, dy, i[1], pad=pad),
+                                             g.apply_named(f"{name}_kernel", dy, i[0], pad=pad)],
+              doc=f"the adjoint of {name} in its input", **opts)(lambda z, w, pad=0: _conv_transpose(np, z, w, pad, dims))
+    primitive(f"{name}_kernel", f"R[c, {', '.join(sp)}] * R[o, {', '.join(big)}] -> R[o, c, {kern}]",
+              check=_positive_output, torch=lambda T, x, z, pad=0: _conv_kernel(T, x, z, pad, dims),
+              rd=lambda g, i, y, dy, pad=0: [g.apply_named(f"{name}_transpose", i[1], dy, pad=pad),
+                                             g.apply_named(name, i[0], dy, pad=pad)],
+              doc=f"the adjoint of {name} in its kernel", **opts)(lambda x, z, pad=0: _conv_kernel(np, x, z, pad, dims))
+
+
+_conv_family("conv1d", 1)
+_conv_family("conv2d", 2)
+
+
+# -- pooling -------------------------------------------------------------------------------
+def _pool_size(g, size):
+    return float(size * size) if isinstance(size, int) else g.square(g.sum(g.ones(shape=(size,))))
+
+
+@primitive("upsample2d", "R[c, h, w] -> R[c, size*h, size*w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="upsample", preserves_zero="all",
+           torch=lambda T, x, size=2: x.repeat_interleave(size, -1).repeat_interleave(size, -2),
+           rd=lambda g, i, y, dy, size=2: [g.mul(g.avgpool2d(dy, size=size), _pool_size(g, size))])
+def upsample2d(x, size=2):
+    """each entry repeated over a size × size block"""
+    return np.repeat(np.repeat(x, size, -1), size, -2)
+
+
+def _maxpool_rd(g, i, y, dy, size=2):
+    return [g.mul(g.upsample2d(dy, size=size), g.eq(i[0], g.upsample2d(y, size=size)))]
+
+
+def _pool(xp, x, size, reduce):
+    *lead, c, h, w = x.shape
+    blocks = x.reshape(*lead, c, h // size, size, w // size, size)
+    if xp is np:
+        return getattr(blocks, reduce)(axis=(-3, -1))
+    return blocks.amax(dim=(-3, -1)) if reduce == "max" else blocks.mean(dim=(-3, -1))
+
+
+@primitive("maxpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="max pool", torch=lambda T, x, size=2: _pool(T, x, size, "max"), rd=_maxpool_rd)
 def maxpool2d(x, size=2):
     """the largest entry of each size × size block"""
-    *lead, c, h, w = x.shape
-    return x.reshape(*lead, c, h // size, size, w // size, size).max(axis=(-3, -1))
+    return _pool(np, x, size, "max")
 
 
-@primitive("avgpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)}, glyph="avg pool")
+@primitive("avgpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="avg pool", preserves_zero="all", torch=lambda T, x, size=2: _pool(T, x, size, "mean"),
+           rd=lambda g, i, y, dy, size=2: [g.div(g.upsample2d(dy, size=size), _pool_size(g, size))])
 def avgpool2d(x, size=2):
     """the mean of each size × size block"""
-    *lead, c, h, w = x.shape
-    return x.reshape(*lead, c, h // size, size, w // size, size).mean(axis=(-3, -1))
+    return _pool(np, x, size, "mean")

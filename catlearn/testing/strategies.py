@@ -83,10 +83,22 @@ def _constant(draw, dt, sizes):
     return [], {"shape": shape, "dtype": dt}
 
 
+def _sum_leading(draw, dt, sizes):
+    axes, keep = draw(st.integers(0, 2)), draw(st.integers(0, 1))
+    return [_t(dt, *(draw(st.sampled_from(sizes)) for _ in range(axes + keep)))], {"axes": axes, "keep": keep}
+
+
+def _repeat_leading(draw, dt, sizes):
+    keep = draw(st.integers(0, 1))
+    shape = tuple(draw(st.lists(st.sampled_from(sizes), max_size=2)))
+    return [_t(dt, *(draw(st.sampled_from(sizes)) for _ in range(keep)))], {"shape": shape, "keep": keep}
+
+
 #: instance generators for primitives whose type depends on attributes:
 #: ``(draw, dtype, sizes) -> (input types, attrs)``
 INSTANCES: dict[str, Callable] = {"einsum": _einsum, "reshape": _reshape, "rearrange": _rearrange,
-                                  "zeros": _constant, "ones": _constant}
+                                  "zeros": _constant, "ones": _constant, "sum_leading": _sum_leading,
+                                  "repeat_leading": _repeat_leading}
 
 
 def default_primitives(dt: str = "R") -> list[Primitive]:

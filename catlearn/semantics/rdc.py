@@ -1,0 +1,87 @@
+"""The reverse derivative as a source-to-source pass on diagrams.
+
+``reverse(f)`` is ``R[f] : A ⊗ B → A`` of a reverse derivative category
+(Cockett et al.): given a point ``a`` and a cotangent ``b'`` of the outputs, the
+cotangent ``J_f(a)ᵀ b'`` of the inputs.  A Para morphism ``f : P ⊗ A → B``
+also gets the cotangent of its parameters: ``R[f] : A ⊗ B → A ⊗ P`` with the
+parameters ``P`` kept as parameters.  Every primitive declares its ``rd`` as a
+diagram of other primitives, so ``R`` can be applied again: ``forward(f)`` is
+the forward derivative ``D[f](a, v) = π₁ R[R[f]]((a, 0), v)``.
+
+>>> import catlearn
+>>> f = catlearn.loads("use std.nn\\nmodel f : R[3] -> R[3] = tanh")["f"]
+>>> reverse(f).type
+'R[3] * R[3] -> R[3]'
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..core.builder import Builder, Emitter, Wire
+from ..core.diagram import FEEDBACK, Diagram
+from ..core.errors import CatError
+from .simplify import simplify as simplify_pass
+
+
+def _total(g: Emitter, parts: list) -> Wire | None:
+    total = None
+    for p in parts:
+        total = p if total is None else g.add(total, p)
+    return total
+
+
+def _fit(g: Emitter, c: Wire, target) -> Wire:
+    """Sum a cotangent over the batch axes its primal was broadcast along."""
+    k = c.type.rank - target.rank
+    return g.sum_leading(c, axes=k, keep=target.rank) if k > 0 else c
+
+
+def reverse(d: Diagram, simplify: bool = True) -> Diagram:
+    """``R[d]``: inputs ``A`` then cotangents of the outputs; outputs the
+    cotangents of the inputs, then of the parameters (in ``d.params`` order)."""
+    b = Builder()
+    xs = [b.input(t) for t in d.dom]
+    dys = [b.input(t) for t in d.cod]
+    m = b.copy_in(d, xs)
+    g = Emitter(b)
+    ct: dict[int, list] = defaultdict(list)
+    for w, dy in zip(d.outputs, dys):
+        ct[w].append(dy)
+    for op in reversed(d.ops):
+        cots = [_total(g, ct.get(o, [])) for o in op.outputs]
+        if all(c is None for c in cots):
+            continue
+        if op.prim is FEEDBACK or op.prim.stateful:
+            raise CatError("the reverse derivative of a stateful box is taken by unrolling it", op.span,
+                           hint="unroll the feedback loop first (backpropagation through time)")
+        if op.prim.rd is None or len(op.outputs) != 1:
+            raise CatError(f"`{op.prim.name}` has no reverse derivative", op.span,
+                           hint="declare one with rd= where the primitive is defined")
+        g.span = op.span
+        ins = [m[i] for i in op.inputs]
+        grads = op.prim.rd(g, ins, m[op.outputs[0]], cots[0], **op.attr)
+        for i, c in zip(op.inputs, grads):
+            if c is not None:
+                ct[i].append(_fit(g, c, d.types[i]))
+    outs = []
+    for w in list(d.inputs) + [p.wire for p in d.params]:
+        total = _total(g, ct.get(w, []))
+        outs.append(total if total is not None else g.zeros(d.types[w]))
+    r = b.finish(outs, f"R[{d.name}]" if d.name else None)
+    return simplify_pass(r) if simplify else r
+
+
+def forward(d: Diagram, simplify: bool = True) -> Diagram:
+    """``D[d] : A ⊗ A → B``, the forward derivative (a point, then a tangent),
+    computed as ``π₁ R[R[d]]((a, 0), v)`` with the parameters held fixed."""
+    rr = reverse(reverse(d, simplify), simplify)
+    b = Builder()
+    g = Emitter(b)
+    a = [b.input(t) for t in d.dom]
+    v = [b.input(t) for t in d.dom]
+    zero_b = [g.zeros(t) for t in d.cod]
+    zero_p = [g.zeros(d.types[p.wire]) for p in d.params]
+    outs = b.splice(rr, a + zero_b + v + zero_p)
+    n = len(d.dom)
+    r = b.finish(outs[n:n + len(d.cod)], f"D[{d.name}]" if d.name else None)
+    return simplify_pass(r) if simplify else r
