@@ -9,12 +9,12 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from catlearn.backends.numpy import evaluate, init_params
+from catlearn.backends.numpy import evaluate
 from catlearn.core.diagram import Diagram
 from catlearn.core.errors import CatError
 from catlearn.core.types import TensorType
 from catlearn.semantics.rdc import forward, reverse
-from catlearn.testing import diagrams, points
+from catlearn.testing import diagrams
 from catlearn.testing.strategies import INSTANCES, SIZES, _sig_instance, default_primitives
 
 from .oracle import as_torch, torch_eval
