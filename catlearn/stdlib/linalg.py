@@ -26,7 +26,7 @@ def dot(x, y):
 
 @primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x", preserves_zero="any",
            torch=lambda T, w, x: T.einsum("...mn,...n->...m", w, x),
-           rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.matvec(g.transpose(i[0]), dy)])
+           rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.einsum(i[0], dy, spec="mn,m->n")])
 def matvec(w, x):
     """W x"""
     return np.einsum("...mn,...n->...m", w, x)
@@ -34,7 +34,7 @@ def matvec(w, x):
 
 @primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@", preserves_zero="any",
            torch=lambda T, a, b: T.matmul(a, b),
-           rd=lambda g, i, y, dy: [g.matmul(dy, g.transpose(i[1])), g.matmul(g.transpose(i[0]), dy)])
+           rd=lambda g, i, y, dy: [g.einsum(dy, i[1], spec="nm,km->nk"), g.einsum(i[0], dy, spec="nk,nm->km")])
 def matmul(a, b):
     """A B"""
     return np.matmul(a, b)
@@ -42,7 +42,7 @@ def matmul(a, b):
 
 @primitive("outer", "D[n] * D[m] -> D[n, m]", module=M, polynomial=True, glyph="⊗", preserves_zero="any",
            torch=lambda T, x, y: T.einsum("...n,...m->...nm", x, y),
-           rd=lambda g, i, y, dy: [g.matvec(dy, i[1]), g.matvec(g.transpose(dy), i[0])])
+           rd=lambda g, i, y, dy: [g.matvec(dy, i[1]), g.einsum(dy, i[0], spec="nm,n->m")])
 def outer(x, y):
     """x yᵀ"""
     return np.einsum("...n,...m->...nm", x, y)
