@@ -620,8 +620,9 @@ class Elaborator:
 
     # definitions ------------------------------------------------------------------
     def instantiate(self, defn: Definition, b: Builder, wires: list, shapes: dict, values: dict, morphs: dict,
-                    span) -> list:
-        """Splice `defn` in on `wires` (the call site is `span`)."""
+                    span, frame: bool = True) -> list:
+        """Splice `defn` in on `wires` (the call site is `span`); without a
+        `frame`, its boxes and parameters are not scoped under its name."""
         sig = Signature(defn.dom, defn.cod)
         try:
             outs, lift, env = sig.unify(tuple(w.type for w in wires), shapes, defn.name)
@@ -635,7 +636,7 @@ class Elaborator:
         for name, prim in defn.morph_params.items():
             expr, caller_env = morphs[name]
             fill[prim] = self._hole_filler(defn, name, prim, expr, caller_env, env, b.scope)
-        prev = b.enter(defn.name, lift, span)
+        prev = b.enter(defn.name, lift, span) if frame else b.scope
         try:
             result = b.splice(defn.diagram, wires, env, fill, span)
         finally:

@@ -98,7 +98,7 @@ class Module:
         b = Builder()
         wires = [b.input(t) for t in dom]
         el = Elaborator(_Scope(self.name))
-        outs = el.instantiate(defn, b, wires, shapes, values, {}, None)
+        outs = el.instantiate(defn, b, wires, shapes, values, {}, None, frame=False)
         return b.finish(outs, name)
 
 
@@ -346,7 +346,7 @@ def _check_learner(decl: A.LearnerDecl, el: Elaborator, scope: _Scope) -> Learne
         raise TypeError_(f"the input size `{loose[0]}` of `{name}` must be known to train it", decl.model.span,
                          hint=f"give it: train {name}({', '.join(p.name for p in defn.decl.params)}) with sizes")
     b = Builder()
-    outs = el.instantiate(defn, b, [b.input(t) for t in dom], shapes, values, morphs, decl.model.span)
+    outs = el.instantiate(defn, b, [b.input(t) for t in dom], shapes, values, morphs, decl.model.span, frame=False)
     diagram = b.finish(outs, name)
     clauses: dict = {}
     for c in decl.clauses:

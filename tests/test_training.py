@@ -1,0 +1,41 @@
+"""Training by the NumPy reference interpreter through the closed
+training-step diagram (LAWS.md §6 is in test_learners.py)."""
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import catlearn
+from catlearn.backends.numpy.train import fit
+from catlearn.data import load
+
+SEEDS = range(5)
+
+
+def test_iris_logistic_regression_reaches_95_percent_held_out():
+    learner = catlearn.load("models/iris_logistic.cat").learners["iris"]
+    ours, reference = [], []
+    for seed in SEEDS:  # five stratified splits: one 30-flower split is too noisy to judge by
+        data = load("iris", learner.settings["split"], seed)
+        _, history = fit(learner, data, seed=seed)
+        ours.append(history.accuracy[-1])
+        reference.append(LogisticRegression(max_iter=2000).fit(data.x_train, data.y_train)
+                         .score(data.x_val, data.y_val))
+    assert np.mean(ours) >= 0.95, ours
+    assert np.mean(ours) >= np.mean(reference) - 0.02, (ours, reference)
+
+
+def test_digits_mlp_reaches_95_percent_held_out():
+    learner = catlearn.load("models/digits_mlp.cat").learners["digits"]
+    data = load("digits", learner.settings["split"], learner.settings["seed"])
+    _, history = fit(learner, data)
+    assert history.accuracy[-1] >= 0.95, history.accuracy
+    assert history.loss[-1] < history.loss[0] / 5
+
+
+def test_training_is_reproducible():
+    learner = catlearn.load("models/iris_logistic.cat").learners["iris"]
+    data = load("iris", 0.2, 1)
+    a, _ = fit(learner, data, epochs=3, seed=7)
+    b, _ = fit(learner, data, epochs=3, seed=7)
+    c, _ = fit(learner, data, epochs=3, seed=8)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
