@@ -42,7 +42,8 @@ def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | No
         if p.name not in params:
             raise CatError(f"no value for the parameter `{p.name}`", hint="init_params(d) makes initial values")
         values[p.wire] = np.asarray(params[p.name])
-    for op in d.ops:
+    last = _last_uses(d)
+    for index, op in enumerate(d.ops):
         attrs = op.attr
         if op.prim is CONST:
             out = (np.asarray(attrs["value"]),)
@@ -54,7 +55,25 @@ def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | No
             out = result if isinstance(result, tuple) else (result,)
         for w, v in zip(op.outputs, out):
             values[w] = _reduce(v, d.types[w].dtype)
+        for w in last.get(index, ()):  # free what no later box reads
+            del values[w]
     return [values[w] for w in d.outputs]
+
+
+def _last_uses(d: Diagram) -> dict[int, list[int]]:
+    """op index -> the wires read for the last time there (outputs are kept)."""
+    last: dict[int, int] = {}
+    for index, op in enumerate(d.ops):
+        for i in op.inputs:
+            last[i] = index
+        for o in op.outputs:
+            last.setdefault(o, index)
+    keep = set(d.outputs)
+    out: dict[int, list[int]] = {}
+    for w, index in last.items():
+        if w not in keep:
+            out.setdefault(index, []).append(w)
+    return out
 
 
 def init_params(d: Diagram, seed: int = 0) -> dict[str, np.ndarray]:
