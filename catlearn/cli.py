@@ -131,6 +131,41 @@ def cmd_fmt(args) -> int:
     return status
 
 
+def cmd_verify(args) -> int:
+    import numpy as np
+
+    from .testing.laws import check_laws
+
+    status = EXIT_OK
+    for path in args.files:
+        data = _read(path)
+        try:
+            module = check_bytes(data, "<stdin>" if path == "-" else path)
+        except CatError as e:
+            print(e.render(), file=sys.stderr)
+            status = EXIT_BAD_MODEL
+            continue
+        targets = [(f"{d.kind} {n}", d.diagram) for n, d in module.definitions.items() if d.kind != "def"]
+        targets += [(f"learner {n} (model {l.model.name})", l.diagram) for n, l in module.learners.items()
+                     if l.diagram != module.definitions[l.model.name].diagram]
+        print(path)
+        for title, diagram in targets:
+            rng = np.random.default_rng(args.seed)
+            results = check_laws(diagram, rng, checks=args.checks)
+            print(f"  {title} : {diagram.type}")
+            if results and results[0].skipped:
+                print(f"    skipped: {results[0].skipped}")
+                continue
+            print(f"    {'law':48} {'checks':>6} {'worst error':>12}  result")
+            for r in results:
+                print(f"    {r.law:48} {r.checks:6d} {r.worst:12.2e}  {'pass' if r.passed else 'FAIL'}")
+                if not r.passed:
+                    status = EXIT_BAD_MODEL
+                    print("    smallest failing diagram:")
+                    print("      " + r.example.strip().replace("\n", "\n      "))
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catlearn", description="Compositional learning with string diagrams.")
     parser.add_argument("--version", action="version", version=f"catlearn {__version__}")
@@ -151,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
     fmt.add_argument("--diff", action="store_true", help="change nothing; print a diff of what would change")
     fmt.set_defaults(run=cmd_fmt)
+    verify = sub.add_parser("verify", help="check the laws of learners on every model",
+                            description="Check, at random points, that each model's reverse derivative agrees with "
+                                        "finite differences and with its forward derivative, is linear in the "
+                                        "cotangent, compiles to equal lens and optic, and that batches equal "
+                                        "examples one by one. Exit 1 if a law fails, showing the smallest failing "
+                                        "diagram as .cat text.")
+    verify.add_argument("files", nargs="+", metavar="FILE", help=".cat files")
+    verify.add_argument("--checks", type=int, default=20, help="random points per law (default 20)")
+    verify.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    verify.set_defaults(run=cmd_verify)
     return parser
 
 

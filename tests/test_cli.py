@@ -45,7 +45,7 @@ def test_json_output(tmp_path, capsys):
     assert (error["line"], error["col"], error["hint"]) == (2, 26, "did you mean `relu`?")
 
 
-@pytest.mark.parametrize("command", [[], ["check"], ["fmt"]])
+@pytest.mark.parametrize("command", [[], ["check"], ["fmt"], ["verify"]])
 def test_help_everywhere(command, capsys):
     assert main(command + ["--help"]) == 0
     assert "usage: catlearn" in capsys.readouterr().out
