@@ -21,7 +21,7 @@ def _dot_rd(g, i, y, dy):
            torch=lambda T, x, y: (x * y).sum(-1), rd=_dot_rd)
 def dot(x, y):
     """⟨x, y⟩ = ⊕ᵢ xᵢ ⊗ yᵢ"""
-    return np.einsum("...n,...n->...", x, y)
+    return np.einsum("...n,...n->...", x, y, optimize=True)
 
 
 @primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x", preserves_zero="any",
@@ -29,7 +29,7 @@ def dot(x, y):
            rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.einsum(i[0], dy, spec="mn,m->n")])
 def matvec(w, x):
     """W x"""
-    return np.einsum("...mn,...n->...m", w, x)
+    return np.einsum("...mn,...n->...m", w, x, optimize=True)
 
 
 @primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@", preserves_zero="any",
@@ -118,4 +118,4 @@ def _einsum_rd(g, i, y, dy, spec):
            torch=lambda T, *xs, spec: T.einsum(_ellipsis(spec), *xs), rd=_einsum_rd)
 def einsum(*xs, spec):
     """Σ over the letters missing from the output of the product of the inputs"""
-    return np.einsum(_ellipsis(spec), *xs)
+    return np.einsum(_ellipsis(spec), *xs, optimize=True)
