@@ -69,6 +69,7 @@ class Primitive:
     arity: int | Callable | None = None
     rd: Callable | None = None
     torch: Callable | None = None
+    sympy: Callable | None = None  # ``sympy(S, *scalars)`` with S the sympy module, for non-polynomial ones
     preserves_zero: str = ""  # "all": f(0, …, 0) = 0; "any": one zero input gives zero
 
     def n_inputs(self, attrs: dict) -> int:

@@ -46,7 +46,7 @@ def _embed_check(inputs, attrs, outs):
            rd=lambda g, ins, y, dy, i, n: [g.index(dy, i=i)])
 def embed(x, i, n):
     """the vector of size n that is x at position i and zero elsewhere (the adjoint of index)"""
-    out = np.zeros(np.shape(x) + (n,), dtype=np.result_type(x, 0))
+    out = np.zeros(np.shape(x) + (n,), dtype=np.asarray(x).dtype)
     out[..., i] = x
     return out
 

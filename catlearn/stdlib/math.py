@@ -42,7 +42,7 @@ def neg(x):
     return -x
 
 
-@primitive("div", "R * R -> R", module=M, glyph="÷", torch=lambda T, x, y: x / y,
+@primitive("div", "R * R -> R", module=M, sympy=lambda S, x, y: x / y, glyph="÷", torch=lambda T, x, y: x / y,
            rd=lambda g, i, y, dy: [g.div(dy, i[1]), g.neg(g.mul(dy, g.div(y, i[1])))])
 def div(x, y):
     """x / y"""
@@ -80,63 +80,63 @@ def square(x):
     return x * x
 
 
-@primitive("exp", "R -> R", module=M, glyph="exp", torch=lambda T, x: T.exp(x),
+@primitive("exp", "R -> R", module=M, sympy=lambda S, x: S.exp(x), glyph="exp", torch=lambda T, x: T.exp(x),
            rd=lambda g, i, y, dy: [g.mul(dy, y)])
 def exp(x):
     """eˣ"""
     return np.exp(x)
 
 
-@primitive("log", "R -> R", module=M, glyph="log", torch=lambda T, x: T.log(x),
+@primitive("log", "R -> R", module=M, sympy=lambda S, x: S.log(x), glyph="log", torch=lambda T, x: T.log(x),
            rd=lambda g, i, y, dy: [g.div(dy, i[0])])
 def log(x):
     """natural logarithm"""
     return np.log(x)
 
 
-@primitive("sqrt", "R -> R", module=M, glyph="√", preserves_zero="all", torch=lambda T, x: T.sqrt(x),
+@primitive("sqrt", "R -> R", module=M, sympy=lambda S, x: S.sqrt(x), glyph="√", preserves_zero="all", torch=lambda T, x: T.sqrt(x),
            rd=lambda g, i, y, dy: [g.div(dy, g.mul(y, 2.0))])
 def sqrt_(x):
     """square root"""
     return np.sqrt(x)
 
 
-@primitive("abs", "R -> R", module=M, glyph="|x|", preserves_zero="all", torch=lambda T, x: T.abs(x),
+@primitive("abs", "R -> R", module=M, sympy=lambda S, x: S.Abs(x), glyph="|x|", preserves_zero="all", torch=lambda T, x: T.abs(x),
            rd=lambda g, i, y, dy: [g.mul(dy, g.sign(i[0]))])
 def abs_(x):
     """absolute value"""
     return np.abs(x)
 
 
-@primitive("tanh", "R -> R", module=M, glyph="tanh", preserves_zero="all", torch=lambda T, x: T.tanh(x),
+@primitive("tanh", "R -> R", module=M, sympy=lambda S, x: S.tanh(x), glyph="tanh", preserves_zero="all", torch=lambda T, x: T.tanh(x),
            rd=lambda g, i, y, dy: [g.mul(dy, g.sub(1.0, g.square(y)))])
 def tanh(x):
     """hyperbolic tangent"""
     return np.tanh(x)
 
 
-@primitive("sigmoid", "R -> R", module=M, glyph="σ", torch=lambda T, x: T.sigmoid(x),
+@primitive("sigmoid", "R -> R", module=M, sympy=lambda S, x: 1 / (1 + S.exp(-x)), glyph="σ", torch=lambda T, x: T.sigmoid(x),
            rd=lambda g, i, y, dy: [g.mul(dy, g.mul(y, g.sub(1.0, y)))])
 def sigmoid(x):
     """1 / (1 + e⁻ˣ)"""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-@primitive("sin", "R -> R", module=M, glyph="sin", preserves_zero="all", torch=lambda T, x: T.sin(x),
+@primitive("sin", "R -> R", module=M, sympy=lambda S, x: S.sin(x), glyph="sin", preserves_zero="all", torch=lambda T, x: T.sin(x),
            rd=lambda g, i, y, dy: [g.mul(dy, g.cos(i[0]))])
 def sin(x):
     """sine"""
     return np.sin(x)
 
 
-@primitive("cos", "R -> R", module=M, glyph="cos", torch=lambda T, x: T.cos(x),
+@primitive("cos", "R -> R", module=M, sympy=lambda S, x: S.cos(x), glyph="cos", torch=lambda T, x: T.cos(x),
            rd=lambda g, i, y, dy: [g.neg(g.mul(dy, g.sin(i[0])))])
 def cos(x):
     """cosine"""
     return np.cos(x)
 
 
-@primitive("erf", "R -> R", module=M, glyph="erf", preserves_zero="all", torch=lambda T, x: T.special.erf(x),
+@primitive("erf", "R -> R", module=M, sympy=lambda S, x: S.erf(x), glyph="erf", preserves_zero="all", torch=lambda T, x: T.special.erf(x),
            rd=lambda g, i, y, dy: [g.mul(dy, g.mul(g.exp(g.neg(g.square(i[0]))), 2.0 / sqrt(pi)))])
 def erf(x):
     """the error function"""
