@@ -122,8 +122,9 @@ def test_rd5_chain_rule(data):
     c = [rng.normal(size=tuple(t.shape)) for t in g.cod]
     left = run(reverse(f >> g), a + c)
     right = run(reverse(f), a + run(reverse(g), run(f, a) + c))
+    assume(all(np.all(np.isfinite(y)) for y in right))  # where g is differentiable at f(a)
     for x, y in zip(left, right):
-        np.testing.assert_allclose(x, y, equal_nan=True, **TOL)
+        np.testing.assert_allclose(x, y, **TOL)
 
 
 @given(lawful(params=False), st.integers(0, 2 ** 16))

@@ -83,6 +83,9 @@ class Primitive:
     def infer(self, inputs: tuple, attrs: dict) -> tuple[tuple, int]:
         """(output types, number of lifted batch axes) of one application."""
         if self.type_rule is not None:
+            expected = self.n_inputs(attrs)
+            if len(inputs) != expected:
+                raise TypeError_(f"`{self.name}` takes {expected} argument(s), found {len(inputs)}")
             outs, lift = self.type_rule(tuple(inputs), attrs)
             for t in outs:
                 check_size(t)

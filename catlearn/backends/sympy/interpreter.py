@@ -43,8 +43,8 @@ def evaluate(d: Diagram, inputs, params=None) -> list:
         if op.prim is CONST:
             out = sympy.nsimplify(op.attr["value"], rational=True)
         elif op.prim.sympy is not None:
-            fn = op.prim.sympy
-            out = np.vectorize(lambda *xs, fn=fn: fn(sympy, *xs, **op.attr), otypes=[object])(*ins)
+            fn, attrs = op.prim.sympy, op.attr
+            out = np.vectorize(lambda *xs, fn=fn, attrs=attrs: fn(sympy, *xs, **attrs), otypes=[object])(*ins)
         elif op.prim.polynomial and op.prim.numpy is not None:
             out = op.prim.numpy(*ins, **op.attr)
             if np.asarray(out).dtype.kind in "fiu":  # constants (zeros, ones): exact numbers
