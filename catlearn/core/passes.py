@@ -74,8 +74,8 @@ def canonical_key(d: Diagram) -> tuple:
 
 def normal_form(d: Diagram) -> Diagram:
     """The diagram rebuilt in canonical order, with dead code removed and
-    equal subexpressions shared.  Parameters are kept (they are the object P)
-    and, being a named record, ordered by name."""
+    equal subexpressions shared.  Parameters are kept, in their order (they are
+    the object P; equality compares them by name)."""
     order, labels = _canonical_order(d)
     wire_of: dict[tuple, int] = {}
     types: list = []
@@ -89,7 +89,7 @@ def normal_form(d: Diagram) -> Diagram:
         wire_of[("in", i)] = fresh(d.types[w])
         inputs.append(wire_of[("in", i)])
     params = []
-    for p in sorted(d.params, key=lambda p: p.name):
+    for p in d.params:  # the record keeps its order: uncurry(d) and its derivatives must agree on it
         wire_of[("param", p.name)] = fresh(d.types[p.wire])
         params.append(type(p)(p.name, wire_of[labels[p.wire]], p.init, p.span))
     ops = []

@@ -119,6 +119,76 @@ def batching(d: Diagram, rng) -> float:
     return worst
 
 
+# -- laws of several diagrams (LAWS.md §1–4, §6), for property tests ------------------------
+def _worst(xs, ys) -> float:
+    return max((_rel(x, y) for x, y in zip(xs, ys)), default=0.0)
+
+
+def _by_position(whole: Diagram, values: dict, *parts: Diagram) -> list[dict]:
+    """The parameter values of each part of a composite (whose later parts'
+    clashing names were renamed), matched by position."""
+    flat = [values[p.name] for p in whole.params]
+    out, i = [], 0
+    for part in parts:
+        out.append({p.name: v for p, v in zip(part.params, flat[i:i + len(part.params)])})
+        i += len(part.params)
+    return out
+
+
+def chain_rule(f: Diagram, g: Diagram, rng) -> float:
+    """RD.5: ``R[f ; g](a, c) = R[f](a, R[g](f(a), c))``."""
+    fg = f >> g
+    a, ps = _point(fg, rng)
+    pf, pg = _by_position(fg, ps, f, g)
+    c = _cot(g.cod, rng)
+    left = evaluate(reverse(fg), a + c, ps)
+    rg = evaluate(reverse(g), evaluate(f, a, pf) + c, pg)
+    rf = evaluate(reverse(f), a + rg[:len(g.dom)], pf)
+    return _worst(left, rf + rg[len(g.dom):])
+
+
+def pairing(d: Diagram, rng) -> float:
+    """RD.4 with RD.1: ``R[⟨f, f⟩](a, (b, c)) = R[f](a, b) + R[f](a, c)``."""
+    a, ps = _point(d, rng)
+    b, c = _cot(d.cod, rng), _cot(d.cod, rng)
+    both = Diagram.copy(d.dom) >> (d @ d)
+    values = {p.name: v for p, v in zip(both.params, [ps[p.name] for p in d.params] * 2)}
+    parts = [x + y for x, y in zip(evaluate(reverse(d), a + b, ps), evaluate(reverse(d), a + c, ps))]
+    return _worst(evaluate(reverse(both), a + b + c, values)[:len(a)], parts[:len(a)])
+
+
+def rd6(d: Diagram, rng) -> float:
+    """RD.6: ``D[R[f]]((a, b), (0, c)) = R[f](a, c)``."""
+    a, ps = _point(d, rng)
+    b, c = _cot(d.cod, rng), _cot(d.cod, rng)
+    zeros = [np.zeros(np.shape(x)) for x in a]
+    return _worst(evaluate(forward(reverse(d)), a + b + zeros + c, ps), evaluate(reverse(d), a + c, ps))
+
+
+def rd7(d: Diagram, rng) -> float:
+    """RD.7: ``D[D[f]]((a, b), (c, e)) = D[D[f]]((a, c), (b, e))``."""
+    a, ps = _point(d, rng)
+    b, c, e = (_cot(d.dom, rng) for _ in range(3))
+    dd = forward(forward(d))
+    return _worst(evaluate(dd, a + b + c + e, ps), evaluate(dd, a + c + b + e, ps))
+
+
+def backprop_functor(f: Diagram, g: Diagram, eps: float, rng) -> float:
+    """§6: ``L(I ; J) = L(I) ; L(J)`` for gradient-descent learners with quadratic error."""
+    from ..semantics.learner import backprop_learner
+
+    p, q = init_params(f, int(rng.integers(2 ** 31))), init_params(g, int(rng.integers(2 ** 31)))
+    pv, qv = [p[x.name] for x in f.params], [q[x.name] for x in g.params]
+    a, c = [rng.uniform(-1, 1, tuple(t.shape)) for t in f.dom], _cot(g.cod, rng)
+    lf, lg, lfg = backprop_learner(f, eps), backprop_learner(g, eps), backprop_learner(f >> g, eps)
+    b = evaluate(lf[0], pv + a)
+    s_b = evaluate(lg[2], qv + b + c)
+    composite = (evaluate(lg[0], qv + b) + evaluate(lf[1], pv + a + s_b) + evaluate(lg[1], qv + b + c)
+                 + evaluate(lf[2], pv + a + s_b))
+    whole = (evaluate(lfg[0], pv + qv + a) + evaluate(lfg[1], pv + qv + a + c) + evaluate(lfg[2], pv + qv + a + c))
+    return _worst(whole, composite)
+
+
 LAWS: list[tuple[str, Callable, float]] = [
     ("R[f] agrees with finite differences", finite_differences, 1e-5),
     ("⟨D[f](a, v), w⟩ = ⟨v, R[f](a, w)⟩", dot_product, 1e-9),
