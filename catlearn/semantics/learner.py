@@ -27,6 +27,7 @@ from ..core.diagram import Diagram
 from ..core.errors import CatError
 from ..core.passes import dead_code_elimination
 from ..core.types import TensorType
+from .lens import compile_split
 from .para import uncurry
 from .rdc import reverse
 
@@ -109,21 +110,32 @@ OPTIMIZERS: dict[str, Optimizer] = {
 
 @dataclass
 class TrainingStep:
-    """The closed diagram of one training step and the layout of its wires."""
+    """One training step and the layout of its wires: either the single closed
+    diagram (``split`` None), or the objective compiled as a lens or an optic —
+    a forward pass, a backward pass — and the optimiser's ``update``
+    ``P ⊗ S ⊗ P' → P ⊗ S``, run one after the other."""
 
     diagram: Diagram
     objective: Diagram  # the batch's loss, a Para morphism X ⊗ T → R with the model's parameters
     params: list  # parameter names, in the step's order
     state: list  # (shape, initial value) of each optimiser state tensor
     batch: int
+    split: object = None  # a lens.Split of the objective
+    update: Diagram | None = None
 
     def initial_state(self) -> list[np.ndarray]:
         return [np.full(tuple(shape), value, dtype=float) for shape, value in self.state]
 
     def __call__(self, params: dict, state: list, x, t, evaluate) -> tuple[dict, list, float]:
-        outs = evaluate(self.diagram, [params[n] for n in self.params] + list(state) + [x, t])
         k = len(self.params)
-        return dict(zip(self.params, outs[:k])), outs[k:-1], float(outs[-1])
+        if self.split is None:
+            outs = evaluate(self.diagram, [params[n] for n in self.params] + list(state) + [x, t])
+            return dict(zip(self.params, outs[:k])), outs[k:-1], float(outs[-1])
+        forward = evaluate(self.split.forward, [x, t], params)
+        value, residuals = forward[0], forward[1:]
+        grads = evaluate(self.split.backward, residuals + [np.ones(())], params)[2:]
+        outs = evaluate(self.update, [params[n] for n in self.params] + list(state) + grads)
+        return dict(zip(self.params, outs[:k])), outs[k:], float(value)
 
 
 def objective(model: Diagram, loss: str, batch: int) -> Diagram:
@@ -143,26 +155,41 @@ def objective(model: Diagram, loss: str, batch: int) -> Diagram:
     return b.finish([g.mul(total, 1.0 / batch)], f"loss[{model.name}]")
 
 
-def training_step(model: Diagram, loss: str, optimizer: tuple, batch: int) -> TrainingStep:
-    """The closed training-step diagram for `model` with `loss` and `optimizer`
-    (``(name, sorted kwargs)``, as a learner declaration gives them)."""
+def training_step(model: Diagram, loss: str, optimizer: tuple, batch: int,
+                  strategy: str | None = None) -> TrainingStep:
+    """The training step for `model` with `loss` and `optimizer` (``(name,
+    sorted kwargs)``, as a learner declaration gives them): one closed diagram,
+    or with a `strategy` (``lens`` or ``optic``) separate forward, backward and
+    update passes."""
     name, kwargs = optimizer
     opt = OPTIMIZERS[name]
-    hp = dict(kwargs)
     f = objective(model, loss, batch)
-    b = Builder()
-    g = Emitter(b)
-    params = [b.input(f.types[p.wire]) for p in f.params]
-    state_layout, per_param = [], []
-    for p in params:
-        slots = opt.state(p.type)
-        per_param.append([b.input(t) for t, _ in slots])
-        state_layout += [(t.shape, v) for t, v in slots]
-    shared = [b.input(t) for t, _ in opt.shared]
+    param_types = [f.types[p.wire] for p in f.params]
+    state_layout = [(t.shape, v) for p in param_types for t, v in opt.state(p)]
     state_layout += [(t.shape, v) for t, v in opt.shared]
+    update = _update(opt, dict(kwargs), param_types)
+    b = Builder()
+    params = [b.input(t) for t in param_types]
+    state = [b.input(TensorType("R", tuple(shape))) for shape, _ in state_layout]
     x, t = (b.input(ty) for ty in f.dom)
     (value,) = b.splice(uncurry(f), params + [x, t])
     grads = b.splice(uncurry(reverse(f)), params + [x, t, b.const(1.0)])[2:]
+    outs = b.splice(update, params + state + grads) + [value]
+    step = b.finish(outs, f"step[{model.name}]").normal_form()
+    names = [p.name for p in f.params]
+    split = compile_split(f, strategy) if strategy is not None else None
+    return TrainingStep(step, f, names, state_layout, batch, split, update if split else None)
+
+
+def _update(opt: Optimizer, hp: dict, param_types: list) -> Diagram:
+    """The optimiser's lens as a diagram ``P ⊗ S ⊗ P' → P ⊗ S`` (the state: each
+    parameter's slots in turn, then the shared ones)."""
+    b = Builder()
+    g = Emitter(b)
+    params = [b.input(t) for t in param_types]
+    per_param = [[b.input(t) for t, _ in opt.state(p.type)] for p in params]
+    shared = [b.input(t) for t, _ in opt.shared]
+    grads = [b.input(t) for t in param_types]
     if opt.shared_update is not None:
         shared = opt.shared_update(g, shared, **hp)
     new_params, new_state = [], []
@@ -170,9 +197,7 @@ def training_step(model: Diagram, loss: str, optimizer: tuple, batch: int) -> Tr
         p2, s2 = opt.update(g, p, s, grad, shared, **hp)
         new_params.append(p2)
         new_state += s2
-    outs = new_params + new_state + list(shared) + [value]
-    step = b.finish(outs, f"step[{model.name}]").normal_form()
-    return TrainingStep(step, f, [p.name for p in f.params], state_layout, batch)
+    return b.finish(new_params + new_state + list(shared), f"update[{opt.name}]")
 
 
 def backprop_learner(d: Diagram, eps: float) -> tuple[Diagram, Diagram, Diagram]:

@@ -1,5 +1,6 @@
-"""Training a learner with the NumPy reference interpreter: the closed
-training-step diagram evaluated once per mini-batch."""
+"""Training a learner with the NumPy reference interpreter: per mini-batch,
+the forward and backward passes of the learner's compile strategy (lens or
+optic), then the optimiser's update."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ def fit(learner: Learner, data: Dataset, epochs: int | None = None, seed: int | 
     epochs = settings["epochs"] if epochs is None else epochs
     seed = settings["seed"] if seed is None else seed
     batch = min(settings["batch"], len(data.x_train))
-    step = training_step(learner.diagram, learner.loss[0], learner.optimizer, batch)
+    step = training_step(learner.diagram, learner.loss[0], learner.optimizer, batch, settings["strategy"])
     params = init_params(learner.diagram, seed)
     state = step.initial_state()
     targets = data.targets(data.y_train, learner.loss[0])
