@@ -110,7 +110,9 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 def primitive(name: str, signature: str | None, *, module: str, **options):
-    """Register a primitive; use as a decorator on its NumPy semantics::
+    """Register a primitive; use as a decorator on its NumPy semantics.
+    A unary linear primitive may give ``dagger=(g, x, dy, **attrs) -> wire``,
+    its adjoint, instead of ``rd``::
 
         @primitive("double", "R -> R", module="std.math", glyph="2×")
         def double(x):
@@ -123,6 +125,10 @@ def primitive(name: str, signature: str | None, *, module: str, **options):
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} is registered twice")
         opts = dict(options)
+        dagger = opts.pop("dagger", None)
+        if dagger is not None:  # a linear map's reverse derivative is its adjoint applied to the cotangent
+            opts["rd"] = lambda g, ins, y, dy, **attrs: [dagger(g, ins[0], dy, **attrs)]
+            opts.setdefault("preserves_zero", "all")
         doc = opts.pop("doc", None) or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         REGISTRY[name] = Primitive(name, sig, module, doc=doc, numpy=fn, **opts)
         return fn

@@ -26,8 +26,7 @@ def _last(g, w):
 
 
 @primitive("index", "D[n] -> D", module=M, attrs={"i": Attr("int")}, check=_index_check, polynomial=True, glyph="[i]",
-           preserves_zero="all", torch=lambda T, x, i: x[..., i],
-           rd=lambda g, ins, y, dy, i: [g.embed(dy, i=i, n=_last(g, ins[0]))])
+           torch=lambda T, x, i: x[..., i], dagger=lambda g, x, dy, i: g.embed(dy, i=i, n=_last(g, x)))
 def index(x, i):
     """xᵢ: one entry of the last axis"""
     return x[..., i]
@@ -41,9 +40,9 @@ def _embed_check(inputs, attrs, outs):
 
 
 @primitive("embed", "D -> D[n]", module=M, attrs={"i": Attr("int"), "n": Attr("dim")}, check=_embed_check,
-           polynomial=True, glyph="eᵢ", preserves_zero="all",
+           polynomial=True, glyph="eᵢ",
            torch=lambda T, x, i, n: T.stack([x if j == i else T.zeros_like(x) for j in range(n)], -1),
-           rd=lambda g, ins, y, dy, i, n: [g.index(dy, i=i)])
+           dagger=lambda g, x, dy, i, n: g.index(dy, i=i))
 def embed(x, i, n):
     """the vector of size n that is x at position i and zero elsewhere (the adjoint of index)"""
     out = np.zeros(np.shape(x) + (n,), dtype=np.asarray(x).dtype)
@@ -77,34 +76,31 @@ def _slice_check(inputs, attrs, outs):
 
 
 @primitive("slice", "D[n] -> D[stop - start]", module=M, attrs={"start": Attr("dim"), "stop": Attr("dim")},
-           check=_slice_check, polynomial=True, glyph="[:]", preserves_zero="all",
-           torch=lambda T, x, start, stop: x[..., start:stop],
-           rd=lambda g, ins, y, dy, start, stop: [g.pad(dy, before=start, after=_last(g, ins[0]) - stop)])
+           check=_slice_check, polynomial=True, glyph="[:]", torch=lambda T, x, start, stop: x[..., start:stop],
+           dagger=lambda g, x, dy, start, stop: g.pad(dy, before=start, after=_last(g, x) - stop))
 def slice_(x, start, stop):
     """the entries start … stop − 1 of the last axis"""
     return x[..., start:stop]
 
 
 @primitive("pad", "D[n] -> D[before + n + after]", module=M, attrs={"before": Attr("dim"), "after": Attr("dim")},
-           polynomial=True, glyph="0|x|0", preserves_zero="all",
-           torch=lambda T, x, before, after: T.nn.functional.pad(x, (before, after)),
-           rd=lambda g, ins, y, dy, before, after: [g.slice(dy, start=before, stop=before + _last(g, ins[0]))])
+           polynomial=True, glyph="0|x|0", torch=lambda T, x, before, after: T.nn.functional.pad(x, (before, after)),
+           dagger=lambda g, x, dy, before, after: g.slice(dy, start=before, stop=before + _last(g, x)))
 def pad(x, before, after):
     """the last axis with `before` zeros in front and `after` behind (the adjoint of slice)"""
     return np.pad(x, [(0, 0)] * (np.ndim(x) - 1) + [(before, after)])
 
 
 @primitive("broadcast", "D -> D[n]", module=M, attrs={"n": Attr("dim")}, polynomial=True, glyph="↦",
-           preserves_zero="all", torch=lambda T, x, n: x[..., None] * T.ones(n, dtype=x.dtype),
-           rd=lambda g, ins, y, dy, n: [g.sum(dy)])
+           torch=lambda T, x, n: x[..., None] * T.ones(n, dtype=x.dtype), dagger=lambda g, x, dy, n: g.sum(dy))
 def broadcast(x, n):
     """n copies of a scalar as a vector"""
     return np.repeat(np.asarray(x)[..., None], n, -1)
 
 
-@primitive("flatten", "D[a, b] -> D[a * b]", module=M, polynomial=True, glyph="♭", preserves_zero="all",
+@primitive("flatten", "D[a, b] -> D[a * b]", module=M, polynomial=True, glyph="♭",
            torch=lambda T, x: x.reshape(*x.shape[:-2], -1),
-           rd=lambda g, ins, y, dy: [g.reshape(dy, shape=tuple(ins[0].type.shape[-2:]), axes=1)])
+           dagger=lambda g, x, dy: g.reshape(dy, shape=tuple(x.type.shape[-2:]), axes=1))
 def flatten(x):
     """the last two axes merged into one"""
     return x.reshape(x.shape[:-2] + (-1,))
@@ -128,13 +124,13 @@ def _reshape_rule(inputs, attrs):
     return (TensorType(x.dtype, x.shape[:lift] + shape, x.names[:lift] + (None,) * len(shape)),), lift
 
 
-def _reshape_rd(g, ins, y, dy, shape, axes=1):
-    return [g.reshape(dy, shape=tuple(ins[0].type.shape[ins[0].type.rank - axes:]), axes=len(shape))]
+def _reshape_dagger(g, x, dy, shape, axes=1):
+    return g.reshape(dy, shape=tuple(x.type.shape[x.type.rank - axes:]), axes=len(shape))
 
 
 @primitive("reshape", None, module=M, attrs={"shape": Attr("dims"), "axes": Attr("int", 1)},
-           type_rule=_reshape_rule, polynomial=True, glyph="⤳", arity=1, preserves_zero="all",
-           torch=lambda T, x, shape, axes=1: x.reshape(tuple(x.shape[:x.dim() - axes]) + tuple(shape)), rd=_reshape_rd)
+           type_rule=_reshape_rule, polynomial=True, glyph="⤳", arity=1, dagger=_reshape_dagger,
+           torch=lambda T, x, shape, axes=1: x.reshape(tuple(x.shape[:x.dim() - axes]) + tuple(shape)))
 def reshape(x, shape, axes=1):
     """the last `axes` axes reshaped to `shape`"""
     return x.reshape(x.shape[:x.ndim - axes] + tuple(shape))
@@ -178,21 +174,21 @@ def _permutation(ndim: int, spec: str) -> list[int]:
     return list(range(ndim - k)) + [ndim - k + src.index(w) for w in dst]
 
 
-def _rearrange_rd(g, ins, y, dy, spec):
+def _rearrange_dagger(g, x, dy, spec):
     src, dst = _rearrange_parts(spec)
-    return [g.rearrange(dy, spec=f"{' '.join(dst)} -> {' '.join(src)}")]
+    return g.rearrange(dy, spec=f"{' '.join(dst)} -> {' '.join(src)}")
 
 
 @primitive("rearrange", None, module=M, attrs={"spec": Attr("str", doc='e.g. "seq d -> d seq"')},
-           type_rule=_rearrange_rule, polynomial=True, glyph="⇄", arity=1, preserves_zero="all",
-           torch=lambda T, x, spec: x.permute(*_permutation(x.dim(), spec)), rd=_rearrange_rd)
+           type_rule=_rearrange_rule, polynomial=True, glyph="⇄", arity=1, dagger=_rearrange_dagger,
+           torch=lambda T, x, spec: x.permute(*_permutation(x.dim(), spec)))
 def rearrange(x, spec):
     """the last axes permuted by name"""
     return np.transpose(x, _permutation(x.ndim, spec))
 
 
-@primitive("sum", "D[n] -> D", module=M, polynomial=True, glyph="Σ", preserves_zero="all",
-           torch=lambda T, x: x.sum(-1), rd=lambda g, ins, y, dy: [g.broadcast(dy, n=_last(g, ins[0]))])
+@primitive("sum", "D[n] -> D", module=M, polynomial=True, glyph="Σ", torch=lambda T, x: x.sum(-1),
+           dagger=lambda g, x, dy: g.broadcast(dy, n=_last(g, x)))
 def sum_(x):
     """⊕ over the last axis"""
     return np.sum(x, -1)
@@ -244,10 +240,10 @@ def _sum_leading(x, axes, keep):
 
 
 @primitive("sum_leading", None, module=M, attrs={"axes": Attr("int"), "keep": Attr("int")}, type_rule=_leading_rule,
-           polynomial=True, glyph="Σ…", arity=1, preserves_zero="all",
+           polynomial=True, glyph="Σ…", arity=1,
            torch=lambda T, x, axes, keep: x.sum(dim=tuple(range(x.dim() - axes - keep, x.dim() - keep))) if axes else x,
-           rd=lambda g, ins, y, dy, axes, keep: [g.repeat_leading(dy, shape=tuple(
-               ins[0].type.shape[ins[0].type.rank - axes - keep:ins[0].type.rank - keep]), keep=keep)])
+           dagger=lambda g, x, dy, axes, keep: g.repeat_leading(
+               dy, shape=tuple(x.type.shape[x.type.rank - axes - keep:x.type.rank - keep]), keep=keep))
 def sum_leading(x, axes, keep):
     """⊕ over the `axes` axes before the last `keep` ones (a cotangent summed over broadcast batch axes)"""
     return _sum_leading(x, axes, keep)
@@ -275,9 +271,9 @@ def _repeat_leading(x, shape, keep):
 
 
 @primitive("repeat_leading", None, module=M, attrs={"shape": Attr("dims"), "keep": Attr("int")},
-           type_rule=_repeat_rule, polynomial=True, glyph="↦…", arity=1, preserves_zero="all",
+           type_rule=_repeat_rule, polynomial=True, glyph="↦…", arity=1,
            torch=lambda T, x, shape, keep: _repeat_leading_torch(x, tuple(shape), keep),
-           rd=lambda g, ins, y, dy, shape, keep: [g.sum_leading(dy, axes=len(shape), keep=keep)])
+           dagger=lambda g, x, dy, shape, keep: g.sum_leading(dy, axes=len(shape), keep=keep))
 def repeat_leading(x, shape, keep):
     """x repeated along new axes of `shape` before its last `keep` axes (the adjoint of sum_leading)"""
     return _repeat_leading(x, shape, keep)

@@ -48,8 +48,8 @@ def outer(x, y):
     return np.einsum("...n,...m->...nm", x, y)
 
 
-@primitive("transpose", "D[n, m] -> D[m, n]", module=M, polynomial=True, glyph="ᵀ", preserves_zero="all",
-           torch=lambda T, x: x.transpose(-1, -2), rd=lambda g, i, y, dy: [g.transpose(dy)])
+@primitive("transpose", "D[n, m] -> D[m, n]", module=M, polynomial=True, glyph="ᵀ",
+           torch=lambda T, x: x.transpose(-1, -2), dagger=lambda g, x, dy: g.transpose(dy))
 def transpose(x):
     """Aᵀ (the last two axes swapped)"""
     return np.swapaxes(x, -1, -2)

@@ -35,8 +35,8 @@ def sub(x, y):
     return x - y
 
 
-@primitive("neg", "D -> D", module=M, dtypes="ring", polynomial=True, glyph="−", preserves_zero="all",
-           torch=lambda T, x: -x, rd=lambda g, i, y, dy: [g.neg(dy)])
+@primitive("neg", "D -> D", module=M, dtypes="ring", polynomial=True, glyph="−",
+           torch=lambda T, x: -x, dagger=lambda g, x, dy: g.neg(dy))
 def neg(x):
     """−x"""
     return -x

@@ -1,5 +1,11 @@
-"""Public testing tools: Hypothesis strategies for random well-typed diagrams,
-usable on user-defined primitives too (requires ``hypothesis``)."""
-from .strategies import INSTANCES, default_primitives, diagrams, points
+"""Public testing tools (requires ``hypothesis``):
 
-__all__ = ["INSTANCES", "default_primitives", "diagrams", "points"]
+* :mod:`~catlearn.testing.strategies` — random well-typed diagrams over any
+  primitives (user-defined ones too), random points and cotangents;
+* :mod:`~catlearn.testing.laws` — checkers for the laws of LAWS.md §1–4 and §6
+  (reverse derivative categories, lenses, Para, monoidal structure, backprop
+  as a functor) and the per-model laws run by ``catlearn verify``.
+"""
+from .strategies import INSTANCES, cotangents, default_primitives, diagrams, points
+
+__all__ = ["INSTANCES", "cotangents", "default_primitives", "diagrams", "points"]

@@ -189,6 +189,58 @@ def backprop_functor(f: Diagram, g: Diagram, eps: float, rng) -> float:
     return _worst(whole, composite)
 
 
+def lens_functor(f: Diagram, g: Diagram, rng) -> float:
+    """§2: ``(f, R[f]) ; (g, R[g]) = (f ; g, R[f ; g])`` (parameter-free f, g)."""
+    from ..semantics.lens import Lens
+
+    a, _ = _point(f, rng)
+    c = _cot(g.cod, rng)
+    left, right = Lens.of(f) >> Lens.of(g), Lens.of(f >> g)
+    return max(_worst(evaluate(left.get, a), evaluate(right.get, a)),
+               _worst(evaluate(left.put, a + c), evaluate(right.put, a + c)))
+
+
+def lawful_lens(get: Diagram, put: Diagram, rng) -> dict[str, float]:
+    """§2: GetPut, PutGet and PutPut of a lens ``get : S → A``, ``put : S ⊗ A → S``."""
+    s = _cot(get.dom, rng)
+    a1, a2 = _cot(get.cod, rng), _cot(get.cod, rng)
+    return {"GetPut": _worst(evaluate(put, s + evaluate(get, s)), s),
+            "PutGet": _worst(evaluate(get, evaluate(put, s + a1)), a1),
+            "PutPut": _worst(evaluate(put, evaluate(put, s + a1) + a2), evaluate(put, s + a2))}
+
+
+def para_composition(f: Diagram, g: Diagram, rng) -> float:
+    """§3: ``(P, f) ; (Q, g) = (P × Q, (p, q, a) ↦ g(q, f(p, a)))``."""
+    from ..semantics.para import uncurry
+
+    fg = f >> g
+    a, ps = _point(fg, rng)
+    pf, pg = _by_position(fg, ps, f, g)
+    whole = evaluate(uncurry(fg), [ps[p.name] for p in fg.params] + a)
+    parts = evaluate(uncurry(g), [pg[p.name] for p in g.params]
+                     + evaluate(uncurry(f), [pf[p.name] for p in f.params] + a))
+    return _worst(whole, parts)
+
+
+def monoidal(f: Diagram, g: Diagram, h: Diagram) -> dict[str, bool]:
+    """§4: equations of symmetric monoidal categories with copy/discard, as
+    equalities of diagrams (f ; g and g ; h must compose; f, g, h
+    parameter-free for the cartesian ones)."""
+    ida, idb = Diagram.identity(f.dom), Diagram.identity(f.cod)
+    copy, drop = Diagram.copy(f.dom), Diagram.discard(f.dom)
+    return {
+        "id ; f = f = f ; id": ida >> f == f == f >> idb,
+        "(f ; g) ; h = f ; (g ; h)": (f >> g) >> h == f >> (g >> h),
+        "(f ⊗ h) ; (g ⊗ id) = (f ; g) ⊗ h": (f @ h) >> (g @ Diagram.identity(h.cod)) == (f >> g) @ h,
+        "σ ; σ = id": Diagram.swap(f.dom, h.dom) >> Diagram.swap(h.dom, f.dom) == Diagram.identity(f.dom + h.dom),
+        "(f ⊗ h) ; σ = σ ; (h ⊗ f)": (f @ h) >> Diagram.swap(f.cod, h.cod) == Diagram.swap(f.dom, h.dom) >> (h @ f),
+        "Δ ; (! ⊗ id) = id": copy >> (drop @ ida) == ida,
+        "Δ ; σ = Δ": copy >> Diagram.swap(f.dom, f.dom) == copy,
+        "f ; Δ = Δ ; (f ⊗ f)": f >> Diagram.copy(f.cod) == copy >> (f @ f),
+        "f ; ! = !": f >> Diagram.discard(f.cod) == drop,
+    }
+
+
 LAWS: list[tuple[str, Callable, float]] = [
     ("R[f] agrees with finite differences", finite_differences, 1e-5),
     ("⟨D[f](a, v), w⟩ = ⟨v, R[f](a, w)⟩", dot_product, 1e-9),

@@ -191,3 +191,9 @@ def points(d: Diagram, seed: int | None = None, low: float = -2.0, high: float =
         else:
             out.append(rng.integers(-3, 4, shape))
     return out
+
+
+def cotangents(d: Diagram, seed: int | None = None) -> list:
+    """Random cotangents of the outputs of `d` (standard normal), deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=tuple(t.shape)) for t in d.cod]
