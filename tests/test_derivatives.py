@@ -15,7 +15,7 @@ from catlearn.core.errors import CatError
 from catlearn.core.types import TensorType
 from catlearn.semantics.rdc import forward, reverse
 from catlearn.testing import diagrams, laws
-from catlearn.testing.strategies import INSTANCES, SIZES, _sig_instance, default_primitives
+from catlearn.testing.strategies import default_primitives, instances
 
 from .oracle import as_torch, torch_eval
 
@@ -44,8 +44,7 @@ def point(rng, t: TensorType, positive=False):
 @settings(max_examples=20)
 @given(data=st.data())
 def test_reverse_derivative_of_every_primitive_matches_torch_vjp(prim, data):
-    make = INSTANCES.get(prim.name)
-    ins, attrs = make(data.draw, "R", SIZES) if make else _sig_instance(prim, data.draw, "R", SIZES)
+    ins, attrs = data.draw(instances(prim))
     batch = data.draw(st.sampled_from([(), (2,)]))
     ins = [TensorType("R", batch + t.shape) if batch and data.draw(st.booleans()) else t for t in ins]
     try:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from catlearn.core.errors import CatError
 from catlearn.core.primitives import REGISTRY
 from catlearn.core.types import TensorType
-from catlearn.testing.strategies import INSTANCES, SIZES, _sig_instance, default_primitives
+from catlearn.testing.strategies import default_primitives, instances
 
 REAL = default_primitives("R")
 
@@ -17,8 +17,7 @@ REAL = default_primitives("R")
 @settings(max_examples=25)
 @given(data=st.data())
 def test_type_rule_matches_numpy_shapes(prim, data):
-    make = INSTANCES.get(prim.name)
-    ins, attrs = make(data.draw, "R", SIZES) if make else _sig_instance(prim, data.draw, "R", SIZES)
+    ins, attrs = data.draw(instances(prim))
     batch = data.draw(st.sampled_from([(), (2,), (3, 2)]))
     lifted = [TensorType(t.dtype, batch + t.shape) if data.draw(st.booleans()) else t for t in ins]
     try:

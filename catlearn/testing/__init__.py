@@ -6,6 +6,6 @@
   (reverse derivative categories, lenses, Para, monoidal structure, backprop
   as a functor) and the per-model laws run by ``catlearn verify``.
 """
-from .strategies import INSTANCES, cotangents, default_primitives, diagrams, points
+from .strategies import INSTANCES, cotangents, default_primitives, diagrams, instances, points
 
-__all__ = ["INSTANCES", "cotangents", "default_primitives", "diagrams", "points"]
+__all__ = ["INSTANCES", "cotangents", "default_primitives", "diagrams", "instances", "points"]

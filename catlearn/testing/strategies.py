@@ -101,6 +101,13 @@ INSTANCES: dict[str, Callable] = {"einsum": _einsum, "reshape": _reshape, "rearr
                                   "repeat_leading": _repeat_leading}
 
 
+@st.composite
+def instances(draw, prim: Primitive, dtype: str = "R", sizes=SIZES) -> tuple[list, dict]:
+    """A random application of `prim`: (input types, attributes)."""
+    make = INSTANCES.get(prim.name)
+    return make(draw, dtype, sizes) if make else _sig_instance(prim, draw, dtype, sizes)
+
+
 def default_primitives(dt: str = "R") -> list[Primitive]:
     """Registered primitives with NumPy semantics that apply to dtype `dt`."""
     out = []
@@ -136,9 +143,8 @@ def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "
     batch_axis = draw(st.sampled_from((2, 3))) if batch else None
     for _ in range(draw(st.integers(min_ops, max_ops))):
         prim = draw(st.sampled_from(prims))
-        make = INSTANCES.get(prim.name)
         try:
-            ins, attrs = make(draw, dtype, sizes) if make else _sig_instance(prim, draw, dtype, sizes)
+            ins, attrs = draw(instances(prim, dtype, sizes))
         except (KeyError, ValueError):
             continue
         try:
