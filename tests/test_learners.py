@@ -82,3 +82,23 @@ def test_parameter_order_survives_derivatives():
     assert names != sorted(names)
     assert [p.name for p in reverse(m).params] == names
     assert [p.name for p in m.normal_form().params] == names
+
+
+def test_binary_cross_entropy_matches_torch():
+    model = catlearn.loads("use std.nn\nmodel f : R[4] -> R[1] = dense(4, 1)")["f"]
+    step = training_step(model, "binary_cross_entropy", ("sgd", (("lr", 0.5),)), batch=6)
+    params, state = init_params(model, seed=2), step.initial_state()
+    w = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    opt = torch.optim.SGD(list(w.values()), lr=0.5)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        x, labels = rng.normal(size=(6, 4)), rng.integers(0, 2, (6, 1)).astype(float)
+        params, state, value = step(params, state, x, labels, evaluate)
+        logits = torch.tensor(x) @ w["dense.W"].T + w["dense.b"]
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(labels))
+        assert value == pytest.approx(expected.item(), rel=1e-10)
+        opt.zero_grad()
+        expected.backward()
+        opt.step()
+    for k in params:
+        np.testing.assert_allclose(params[k], w[k].detach().numpy(), rtol=1e-9)
