@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .core.errors import CatError
+from .core.errors import CatError, did_you_mean
 from .grammar.format import format_module
 from .grammar.module import Module, check_bytes
 from .grammar.parser import decode, parse
@@ -166,6 +166,76 @@ def cmd_verify(args) -> int:
     return status
 
 
+def cmd_draw(args) -> int:
+    import graphviz
+
+    from .diagrams import VIEWS, default_style, to_dot
+    from .semantics.learner import training_step
+
+    data = _read(args.file)
+    try:
+        module = check_bytes(data, args.file)
+    except CatError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_BAD_MODEL
+    if args.view == "learner":
+        if not module.learners:
+            raise UsageError(f"{args.file} declares no learner")
+        name = args.definition or next(iter(module.learners))
+        if name not in module.learners:
+            raise UsageError(f"no learner `{name}` in {args.file}; it has {', '.join(module.learners)}")
+        learner = module.learners[name]
+        diagram = training_step(learner.diagram, learner.loss[0], learner.optimizer, learner.settings["batch"]).diagram
+        view = "forward"
+    else:
+        if not module.definitions:
+            raise UsageError(f"{args.file} defines nothing to draw")
+        models = [n for n, d in module.definitions.items() if d.kind != "def"] or list(module.definitions)
+        name = args.definition or models[-1]
+        if name not in module.definitions:
+            hint = did_you_mean(name, module.definitions)
+            raise UsageError(f"no definition `{name}` in {args.file}" + (f"; {hint}" if hint else "") +
+                             f" (it has {', '.join(module.definitions)})")
+        diagram, view = module[name], args.view
+        if view not in VIEWS:
+            raise UsageError(f"unknown view `{view}`")
+    style = default_style(diagram, rankdir=args.rankdir, fold=not args.no_fold)
+    if args.depth is not None:
+        style.depth = args.depth
+    graph = to_dot(diagram, name=name, style=style, view=view)
+    out = Path(args.output or f"{Path(args.file).stem}-{name}-{args.view}.svg")
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot", "gv"):
+        raise UsageError(f"cannot write `{out.suffix}` files; use .svg, .png, .pdf or .dot")
+    if fmt in ("dot", "gv"):
+        _write_atomically_bytes(out, graph.source.encode())
+    else:
+        try:
+            _write_atomically_bytes(out, graph.pipe(format=fmt))
+        except graphviz.ExecutableNotFound:
+            dot = out.with_suffix(".dot")
+            _write_atomically_bytes(dot, graph.source.encode())
+            print(f"catlearn draw: error: Graphviz's `dot` program is not installed, so {out} was not rendered;\n"
+                  f"  the DOT text is in {dot}.\n"
+                  "  = hint: install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+                  "graphviz; conda: conda install graphviz)", file=sys.stderr)
+            return EXIT_BAD_MODEL
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _write_atomically_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catlearn", description="Compositional learning with string diagrams.")
     parser.add_argument("--version", action="version", version=f"catlearn {__version__}")
@@ -196,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--checks", type=int, default=20, help="random points per law (default 20)")
     verify.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     verify.set_defaults(run=cmd_verify)
+    draw = sub.add_parser("draw", help="draw a model as a neural circuit diagram",
+                          description="Draw a definition (by default the file's last model) as a neural circuit "
+                                      "diagram: typed wires, bold parameter wires, fences for definition calls, "
+                                      "copy/discard dots, feedback loops through a delay box.")
+    draw.add_argument("file", metavar="FILE", help="a .cat file")
+    draw.add_argument("--def", dest="definition", metavar="NAME", help="the definition (or learner) to draw")
+    draw.add_argument("-o", "--output", metavar="OUT", help="output file: .svg (default), .png, .pdf or .dot")
+    draw.add_argument("--view", default="forward", choices=["forward", "backward", "lens", "learner"],
+                      help="forward (default); backward: its reverse derivative; lens: forward and backward "
+                           "passes; learner: a learner's training step")
+    draw.add_argument("--depth", type=int, metavar="N", help="fences for definition calls up to depth N; deeper "
+                                                             "calls are single boxes")
+    draw.add_argument("--rankdir", default="LR", choices=["LR", "TB", "RL", "BT"], help="layout direction")
+    draw.add_argument("--no-fold", action="store_true", help="do not fold repeated calls into one box")
+    draw.set_defaults(run=cmd_draw)
     return parser
 
 

@@ -218,6 +218,26 @@ class Diagram:
 
         return print_diagram(self, name or self.name or "f")
 
+    def draw(self, view: str = "forward", **style):
+        """Its neural circuit diagram, a ``graphviz.Digraph`` (see :mod:`catlearn.diagrams`)."""
+        from ..diagrams import draw as drawing
+
+        options = {**drawing.default_style(self).__dict__, **style}
+        return drawing.to_dot(self, style=drawing.Style(**options), view=view)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a diagram as its drawing (SVG, with a PNG for frontends
+        without SVG), or as text where Graphviz's ``dot`` is missing."""
+        import graphviz
+
+        text = {"text/plain": repr(self)}
+        graph = self.draw()
+        try:
+            return {"image/svg+xml": graph.pipe(format="svg").decode("utf-8"), "image/png": graph.pipe(format="png"),
+                    **text}
+        except graphviz.ExecutableNotFound:
+            return text
+
     def with_name(self, name: str) -> "Diagram":
         return Diagram(self.types, self.ops, self.inputs, self.outputs, self.params, name)
 

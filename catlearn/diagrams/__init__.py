@@ -1,5 +1,4 @@
-"""Neural circuit diagrams of any Diagram, drawn through graphviz.
+"""Neural circuit diagrams of any Diagram, drawn through graphviz."""
+from .draw import VIEWS, Style, default_style, svg, to_dot
 
-Drawing is not part of this release yet: the language, the IR and its checker
-come first (docs/architecture.md).
-"""
+__all__ = ["VIEWS", "Style", "default_style", "svg", "to_dot"]

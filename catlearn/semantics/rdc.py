@@ -83,11 +83,13 @@ def reverse(d: Diagram, simplify: bool = True) -> Diagram:
             raise CatError(f"`{op.prim.name}` has no reverse derivative", op.span,
                            hint="declare one with rd= where the primitive is defined")
         g.span = op.span
+        b.scope = op.scope  # a box's derivative is drawn, and named, with the box
         ins = [m[i] for i in op.inputs]
         grads = op.prim.rd(g, ins, m[op.outputs[0]], cots[0], **op.attr)
         for i, c in zip(op.inputs, grads):
             if c is not None:
                 ct[i].append(_fit(g, c, d.types[i]))
+    b.scope = None
     outs = []
     for w in list(d.inputs) + [p.wire for p in d.params]:
         total = _total(g, ct.get(w, []))

@@ -1,0 +1,118 @@
+"""Drawings: the DOT output's structure for every model (every wire labelled,
+parameter wires bold, fences nested as the calls are, feedback loops through a
+delay box), real SVG renders through `dot`, and the command line."""
+import re
+from pathlib import Path
+
+import graphviz
+import pytest
+
+import catlearn
+from catlearn.cli import main
+from catlearn.diagrams import Style, svg, to_dot
+
+ROOT = Path(__file__).parent.parent
+MODELS = sorted((ROOT / "models").glob("*.cat"))
+DEFINITIONS = [(path, name) for path in MODELS for name in catlearn.load(path).definitions]
+
+
+def parse(source: str):
+    """Nodes with the clusters around them, and edges with their attributes."""
+    nodes, edges, stack = {}, [], []
+    for line in source.splitlines():
+        line = line.strip()
+        if line.startswith("subgraph cluster_"):
+            stack.append(line.split()[1][len("cluster_"):])
+        elif line == "}":
+            if stack:
+                stack.pop()
+        elif "->" in line:
+            tail, rest = line.split("->", 1)
+            head = rest.split("[")[0].strip()
+            edges.append((tail.strip().split(":")[0], head.split(":")[0], line))
+        elif re.match(r"^\w+ \[", line):
+            nodes[line.split()[0]] = (tuple(stack), line)
+    return nodes, edges
+
+
+@pytest.mark.parametrize("path,name", DEFINITIONS, ids=lambda x: x.stem if isinstance(x, Path) else x)
+def test_structure_of_every_drawing(path, name):
+    d = catlearn.load(path)[name]
+    nodes, edges = parse(to_dot(d, style=Style()).source)
+    copies = {n for n, (_, line) in nodes.items() if n.startswith("copy")}
+    for tail, _, line in edges:
+        if tail in copies or "style=dashed" in line:
+            continue
+        assert "label=" in line, f"an unlabelled wire: {line}"
+    params = {n for n in nodes if n.startswith("param")}
+    param_edges = [line for tail, _, line in edges if tail in params]
+    assert all("style=bold" in line and "headport=n" in line for line in param_edges)
+    used = {i for op in d.ops for i in op.inputs}
+    assert len(params) == sum(1 for p in d.params if p.wire in used)
+    for node, (clusters, line) in nodes.items():  # fences nest as the definition calls do
+        m = re.search(r'class="box \S+ scope:([^"]*)"', line)
+        if m and not any(c.startswith("loop") for c in clusters):
+            scope = m.group(1)
+            expected = tuple(".".join(scope.split(".")[:k + 1]).replace(".", "__")
+                             for k in range(len(scope.split(".")))) if scope else ()
+            assert clusters == expected, (node, clusters, scope)
+    loops = [op for op in d.ops if op.body is not None]
+    delays = [n for n in nodes if n.startswith("delay")]
+    assert len(delays) == len(loops)
+    for delay in delays:
+        assert any(head == delay and "style=dashed" in line for _, head, line in edges)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_every_model_renders_to_svg(path):
+    module = catlearn.load(path)
+    name = [n for n, d in module.definitions.items() if d.kind != "def"][-1]
+    text = svg(module[name])
+    assert text.lstrip().startswith("<?xml") and "</svg>" in text
+
+
+def test_backward_and_lens_views_render():
+    mlp = catlearn.load(ROOT / "models" / "digits_mlp.cat")["mlp"]
+    for view in ("backward", "lens"):
+        assert "</svg>" in svg(mlp, view=view)
+    source = to_dot(mlp, view="lens").source
+    assert "cluster_forward" in source and "cluster_backward" in source and "residual" in source
+
+
+def test_repeated_calls_fold():
+    m = catlearn.loads("use std.nn\ndef block(n) : R[n] -> R[n] = dense(n, n) ; relu\n"
+                       "model deep : R[4] -> R[4] = " + " ; ".join(["block(4)"] * 6))
+    source = to_dot(m["deep"], style=Style(depth=0)).source
+    assert "block  × 6" in source
+    assert "× 6" not in to_dot(m["deep"], style=Style(depth=0, fold=False)).source
+
+
+def test_jupyter_display():
+    d = catlearn.loads("use std.nn\nmodel f : R[3] -> R[3] = relu")["f"]
+    bundle = d._repr_mimebundle_()
+    assert "</svg>" in bundle["image/svg+xml"] and bundle["text/plain"] == repr(d)
+    assert bundle["image/png"].startswith(b"\x89PNG")
+
+
+def test_draw_command(tmp_path, capsys):
+    out = tmp_path / "mlp.svg"
+    assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "-o", str(out)]) == 0
+    assert out.read_text().lstrip().startswith("<?xml")
+    dot = tmp_path / "rnn.dot"
+    assert main(["draw", str(ROOT / "models" / "elman_rnn.cat"), "--def", "elman_8_16", "-o", str(dot)]) == 0
+    assert "feedback s" in dot.read_text()
+    assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "--view", "learner", "-o",
+                 str(tmp_path / "step.svg")]) == 0
+    assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "--def", "mpl"]) == 2
+    assert "did you mean `mlp`" in capsys.readouterr().err
+
+
+def test_missing_dot_still_writes_the_dot_text(tmp_path, monkeypatch, capsys):
+    def no_dot(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
+    out = tmp_path / "mlp.png"
+    assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "-o", str(out)]) == 1
+    assert not out.exists() and (tmp_path / "mlp.dot").read_text().startswith("digraph")
+    assert "apt-get install graphviz" in capsys.readouterr().err
