@@ -7,7 +7,6 @@ time and memory, beside a hand-written NumPy backward pass.
 from __future__ import annotations
 
 import argparse
-import time
 import tracemalloc
 
 import numpy as np
@@ -16,6 +15,7 @@ import catlearn
 from catlearn.backends.numpy import evaluate, init_params
 from catlearn.semantics.lens import compile_split
 from catlearn.semantics.rdc import reverse
+from timing import best
 
 
 def mlp(layers: int, width: int, batch: int):
@@ -47,16 +47,12 @@ def by_hand(params: dict, x: np.ndarray, dy: np.ndarray, layers: int):
 
 def measure(fn, repeat: int) -> tuple[float, float]:
     """(best seconds, peak MiB allocated during one run)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+    seconds = best(fn, repeat)
     tracemalloc.start()
     fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return best, peak / 2 ** 20
+    return seconds, peak / 2 ** 20
 
 
 def main() -> None:

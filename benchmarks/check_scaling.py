@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
 
 from catlearn.grammar.module import check_bytes
+from timing import best
 
 OPS = ["relu", "tanh", "sigmoid", "neg", "square", "exp"]
 
@@ -50,15 +50,6 @@ def modular(n: int) -> str:
 
 def python_equivalent(n: int) -> str:
     return "\n".join(f"v{i + 1} = {OPS[i % len(OPS)]}(v{i})" for i in range(n)) + "\n"
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

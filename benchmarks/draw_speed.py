@@ -8,26 +8,17 @@ many nodes (what drawing the model by hand would cost).
 from __future__ import annotations
 
 import argparse
-import time
 
 import graphviz
 
 import catlearn
 from catlearn.diagrams import Style, to_dot
+from timing import best
 
 BLOCK = ("def block(d) : R[d] -> R[d] =\n"
          "  x => let a = relu(x), b = add(a, x), c = tanh(b), e = mul(c, a), f = sigmoid(e),\n"
          "           g = sub(f, b), h = square(g), i = neg(h), j = add(i, x)\n"
          "       in exp(j)\n")
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
