@@ -3,9 +3,7 @@ primitives' *torch* semantics, so torch.func can differentiate it."""
 import numpy as np
 import torch
 
-from catlearn.core.diagram import CONST
 
-torch.set_default_dtype(torch.float64)
 
 
 def torch_eval(d, inputs, params=None):
@@ -14,13 +12,12 @@ def torch_eval(d, inputs, params=None):
     values = dict(zip(d.inputs, inputs))
     for p in d.params:
         values[p.wire] = params[p.name]
+    like = next(iter(values.values()), torch.zeros((), dtype=torch.float64))
     for op in d.ops:
         attrs = op.attr
-        if op.prim is CONST:
-            out = torch.tensor(float(attrs["value"]))
-        else:
-            out = op.prim.torch(torch, *(values[i] for i in op.inputs), **attrs)
-        values[op.outputs[0]] = out
+        if not op.inputs:  # constants are made beside the inputs (float64 here)
+            attrs["like"] = like
+        values[op.outputs[0]] = op.prim.torch(torch, *(values[i] for i in op.inputs), **attrs)
     return [values[w] for w in d.outputs]
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .errors import TypeError_
-from .primitives import REGISTRY, Primitive
+from .primitives import REGISTRY, Primitive, placed
 from .types import TensorType, object_str, same_type
 
 
@@ -88,7 +88,7 @@ def _feedback_rule(inputs, attrs):
 
 CONST = Primitive("const", None, "std.core", doc="a constant scalar", type_rule=lambda ins, a: ((TensorType(a["dtype"]),), 0),
                   polynomial=True, arity=0, glyph="c", rd=lambda g, ins, y, dy, **attrs: [],
-                  torch=lambda T, value, dtype: T.tensor(value))
+                  torch=lambda T, value, dtype, like=None: T.tensor(value, **placed(like)))
 FEEDBACK = Primitive("feedback", None, "std.core", doc="the delayed trace of its body", type_rule=_feedback_rule,
                      stateful=True, glyph="⟲")
 

@@ -109,6 +109,12 @@ class Primitive:
 REGISTRY: dict[str, Primitive] = {}
 
 
+def placed(like) -> dict:
+    """``dtype=``/``device=`` keywords for a new tensor beside `like` (a tensor or None),
+    for the torch semantics of primitives that make tensors from nothing."""
+    return {} if like is None else {"dtype": like.dtype, "device": like.device}
+
+
 def primitive(name: str, signature: str | None, *, module: str, **options):
     """Register a primitive; use as a decorator on its NumPy semantics.
     A unary linear primitive may give ``dagger=(g, x, dy, **attrs) -> wire``,

@@ -4,7 +4,7 @@ import re
 import numpy as np
 
 from ..core.errors import TypeError_
-from ..core.primitives import Attr, primitive
+from ..core.primitives import Attr, placed, primitive
 from ..core.signature import DTYPE_VAR, Signature
 from ..core.types import Poly, TensorType, dim_mul, dim_str
 
@@ -92,7 +92,7 @@ def pad(x, before, after):
 
 
 @primitive("broadcast", "D -> D[n]", module=M, attrs={"n": Attr("dim")}, polynomial=True, glyph="↦",
-           torch=lambda T, x, n: x[..., None] * T.ones(n, dtype=x.dtype), dagger=lambda g, x, dy, n: g.sum(dy))
+           torch=lambda T, x, n: x[..., None].expand(*x.shape, n), dagger=lambda g, x, dy, n: g.sum(dy))
 def broadcast(x, n):
     """n copies of a scalar as a vector"""
     return np.repeat(np.asarray(x)[..., None], n, -1)
@@ -285,7 +285,8 @@ def _constant_rule(inputs, attrs):
 
 @primitive("zeros", None, module=M, attrs={"shape": Attr("dims"), "dtype": Attr("dtype", "R")},
            type_rule=_constant_rule, polynomial=True, glyph="0", arity=0,
-           torch=lambda T, shape, dtype="R": T.zeros(tuple(shape)), rd=lambda g, ins, y, dy, **a: [])
+           torch=lambda T, shape, dtype="R", like=None: T.zeros(tuple(shape), **placed(like)),
+           rd=lambda g, ins, y, dy, **a: [])
 def zeros(shape, dtype="R"):
     """the zero tensor of a shape"""
     return np.zeros(tuple(shape))
@@ -293,7 +294,8 @@ def zeros(shape, dtype="R"):
 
 @primitive("ones", None, module=M, attrs={"shape": Attr("dims"), "dtype": Attr("dtype", "R")},
            type_rule=_constant_rule, polynomial=True, glyph="1", arity=0,
-           torch=lambda T, shape, dtype="R": T.ones(tuple(shape)), rd=lambda g, ins, y, dy, **a: [])
+           torch=lambda T, shape, dtype="R", like=None: T.ones(tuple(shape), **placed(like)),
+           rd=lambda g, ins, y, dy, **a: [])
 def ones(shape, dtype="R"):
     """the tensor of ones of a shape"""
     return np.ones(tuple(shape))
