@@ -236,6 +236,79 @@ def _write_atomically_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _learner(module, name: str | None, path: str):
+    if not module.learners:
+        raise UsageError(f"{path} declares no learner (add `learner NAME = train MODEL loss …`)")
+    name = name or next(iter(module.learners))
+    if name not in module.learners:
+        raise UsageError(f"no learner `{name}` in {path}; it has {', '.join(module.learners)}")
+    return module.learners[name]
+
+
+def cmd_train(args) -> int:
+    from .data import load
+    from .diagrams import to_dot
+    from .training import CHECKPOINT, plot_history, train
+
+    module = check_bytes(_read(args.file), args.file)
+    learner = _learner(module, args.learner, args.file)
+    data_name = args.data or learner.settings["data"]
+    if not data_name:
+        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
+                         "or `data NAME` in the learner")
+    data = load(data_name, learner.settings["split"], learner.settings["seed"] if args.seed is None else args.seed)
+    out = Path(args.out or f"runs/{learner.name}")
+    print(f"training `{learner.name}` ({learner.model.name} : {learner.diagram.type}) on {data.name}: "
+          f"{len(data.x_train)} examples, {len(data.x_val)} held out; gradients by {args.gradient}")
+    model, history = train(learner, data, out, args.gradient, args.epochs, args.resume, not args.no_progress,
+                           args.seed)
+    plot_history(history, out / "loss.png", f"{learner.name}: {learner.model.name} on {data.name}")
+    _write_atomically_bytes(out / "model.svg", to_dot(learner.diagram, name=learner.model.name).pipe(format="svg"))
+    print(f"\nfinal held-out accuracy {history.accuracy[-1]:.4f}, training loss {history.loss[-1]:.4f}")
+    print(f"wrote {out / CHECKPOINT}, {out / 'loss.png'}, {out / 'model.svg'}")
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from .backends.torch import compile_module
+    from .data import load
+    from .training import accuracy, load_checkpoint
+
+    module = check_bytes(_read(args.file), args.file)
+    learner = _learner(module, args.learner, args.file)
+    data = load(args.data or learner.settings["data"], learner.settings["split"], learner.settings["seed"])
+    model = compile_module(learner.diagram)
+    epoch, _, _ = load_checkpoint(Path(args.checkpoint), model)
+    print(f"{learner.name} after epoch {epoch}: held-out accuracy {accuracy(model, data.x_val, data.y_val):.4f} "
+          f"on {len(data.x_val)} examples of {data.name}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    import torch
+
+    from .backends.torch import compile_module
+    from .data import read
+    from .training import load_checkpoint
+
+    module = check_bytes(_read(args.file), args.file)
+    learner = _learner(module, args.learner, args.file)
+    model = compile_module(learner.diagram)
+    _, _, tensors = load_checkpoint(Path(args.checkpoint), model)
+    x, _ = read(args.input)
+    x = (x - tensors["data/mean"].numpy()) / tensors["data/scale"].numpy()
+    with torch.no_grad():
+        scores = model(torch.as_tensor(x, dtype=torch.float32)).numpy()
+    labels = scores.argmax(-1) if scores.ndim > 1 and scores.shape[-1] > 1 else (scores.reshape(-1) > 0).astype(int)
+    text = "\n".join(str(int(v)) for v in labels) + "\n"
+    if args.output:
+        _write_atomically_bytes(Path(args.output), text.encode())
+        print(f"wrote {len(labels)} predictions to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catlearn", description="Compositional learning with string diagrams.")
     parser.add_argument("--version", action="version", version=f"catlearn {__version__}")
@@ -281,6 +354,38 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--rankdir", default="LR", choices=["LR", "TB", "RL", "BT"], help="layout direction")
     draw.add_argument("--no-fold", action="store_true", help="do not fold repeated calls into one box")
     draw.set_defaults(run=cmd_draw)
+    train = sub.add_parser("train", help="train a learner with PyTorch",
+                           description="Train a learner declared in FILE on a bundled dataset (iris, digits, wine, "
+                                       "breast_cancer) or a .csv/.npz file, with a progress bar; a safetensors "
+                                       "checkpoint after every epoch (atomically), a loss curve and the model's "
+                                       "diagram in the output folder.")
+    train.add_argument("file", metavar="FILE", help="a .cat file declaring a learner")
+    train.add_argument("--learner", metavar="NAME", help="the learner (default: the first)")
+    train.add_argument("--data", metavar="DATA", help="dataset name or .csv/.npz file (default: the learner's)")
+    train.add_argument("--epochs", type=int, help="epochs (default: the learner's)")
+    train.add_argument("--seed", type=int, help="seed for the split, the initial weights and the batches")
+    train.add_argument("--gradient", default="autograd", choices=["autograd", "rd"],
+                       help="autograd (torch differentiates) or rd (catlearn's reverse-derivative diagram)")
+    train.add_argument("--out", metavar="DIR", help="output folder (default: runs/LEARNER)")
+    train.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=cmd_train)
+    evaluate = sub.add_parser("eval", help="held-out accuracy of a checkpoint",
+                              description="Load a checkpoint and report its held-out accuracy.")
+    evaluate.add_argument("file", metavar="FILE")
+    evaluate.add_argument("--checkpoint", required=True, metavar="CKPT")
+    evaluate.add_argument("--learner", metavar="NAME")
+    evaluate.add_argument("--data", metavar="DATA")
+    evaluate.set_defaults(run=cmd_eval)
+    predict = sub.add_parser("predict", help="predict labels with a checkpoint",
+                             description="Predict a label for every row of a .csv/.npz file with a checkpoint.")
+    predict.add_argument("file", metavar="FILE")
+    predict.add_argument("--checkpoint", required=True, metavar="CKPT")
+    predict.add_argument("--input", required=True, metavar="DATA", help=".csv (features, label column ignored) "
+                                                                         "or .npz file")
+    predict.add_argument("--learner", metavar="NAME")
+    predict.add_argument("-o", "--output", metavar="OUT", help="write the labels here (default: stdout)")
+    predict.set_defaults(run=cmd_predict)
     return parser
 
 

@@ -1,7 +1,7 @@
 """Datasets for learners: scikit-learn's bundled ones by name, split and scaled.
 
 Nothing is downloaded: iris, digits, wine and breast_cancer ship inside
-scikit-learn.
+scikit-learn; a user's data comes as a CSV or NPZ file.
 
 >>> data = load("iris", split=0.2, seed=0)
 >>> data.x_train.shape, data.x_val.shape, data.classes
@@ -10,6 +10,7 @@ scikit-learn.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -40,16 +41,43 @@ class Dataset:
         return labels.astype(float)[:, None] if labels.ndim == 1 else labels
 
 
-def load(name: str, split: float = 0.2, seed: int = 0) -> Dataset:
-    """A bundled dataset, shuffled with `seed`, `split` of each class held out
-    (a stratified split), and its features standardised with the training
-    part's mean and deviation."""
+def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels: a bundled dataset by name, a CSV file (the last
+    column is the label; a header row is skipped) or an NPZ file (arrays x, y)."""
+    path = Path(name)
+    if path.suffix.lower() == ".npz":
+        if not path.is_file():
+            raise CatError(f"no such data file: {name}")
+        with np.load(path) as f:
+            if "x" not in f or "y" not in f:
+                raise CatError(f"{name} must hold the arrays `x` and `y`", found=", ".join(f.files))
+            return np.asarray(f["x"], dtype=float), np.asarray(f["y"])
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise CatError(f"no such data file: {name}")
+        try:
+            table = np.genfromtxt(path, delimiter=",", dtype=float)
+        except ValueError as e:
+            raise CatError(f"{name} is not a numeric CSV table", found=str(e).splitlines()[0]) from None
+        table = table[~np.isnan(table).all(axis=1)] if table.ndim == 2 else table
+        if table.ndim != 2 or table.shape[1] < 2:
+            raise CatError(f"{name} needs a feature column and a label column", found=f"shape {table.shape}")
+        if np.isnan(table).any():
+            raise CatError(f"{name} has empty or non-numeric cells", hint="every cell must be a number")
+        return table[:, :-1], table[:, -1].astype(int)
     if name not in BUNDLED:
-        raise CatError(f"unknown dataset `{name}`", expected=", ".join(BUNDLED), found=name,
-                       hint=did_you_mean(name, BUNDLED))
+        raise CatError(f"unknown dataset `{name}`", expected=", ".join(BUNDLED) + ", or a .csv/.npz file",
+                       found=name, hint=did_you_mean(name, BUNDLED))
     from sklearn import datasets
 
-    x, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    return getattr(datasets, f"load_{name}")(return_X_y=True)
+
+
+def load(name: str, split: float = 0.2, seed: int = 0) -> Dataset:
+    """A dataset (see :func:`read`), shuffled with `seed`, `split` of each
+    class held out (a stratified split), and its features standardised with the
+    training part's mean and deviation."""
+    x, y = read(name)
     rng = np.random.default_rng(seed)
     val, train = [], []
     for label in np.unique(y):  # stratified: each class split in the same proportion
@@ -62,4 +90,4 @@ def load(name: str, split: float = 0.2, seed: int = 0) -> Dataset:
     scale = x[train].std(0)
     scale[scale == 0] = 1.0
     x = (x - mean) / scale
-    return Dataset(name, x[train], y[train], x[val], y[val], int(y.max()) + 1, mean, scale)
+    return Dataset(Path(name).stem, x[train], y[train], x[val], y[val], int(y.max()) + 1, mean, scale)
