@@ -25,7 +25,7 @@ def dot(x, y):
 
 
 @primitive("matvec", "D[m, n] * D[n] -> D[m]", module=M, polynomial=True, glyph="W·x", preserves_zero="any",
-           torch=lambda T, w, x: T.einsum("...mn,...n->...m", w, x),
+           torch=lambda T, w, x: T.nn.functional.linear(x, w) if w.dim() == 2 else T.einsum("...mn,...n->...m", w, x),
            rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.einsum(i[0], dy, spec="mn,m->n")])
 def matvec(w, x):
     """W x"""

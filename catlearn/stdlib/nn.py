@@ -116,7 +116,22 @@ def _windows(xp, x, size: tuple):
     return x
 
 
+def _native(xp, x, w, dims) -> bool:
+    """Whether torch's own convolution applies: torch tensors, an unbatched kernel."""
+    return xp is not np and w.dim() == dims + 2 and x.dim() >= dims + 1
+
+
+def _batched(fn, x, dims):
+    """Apply a torch convolution to x with any leading batch axes."""
+    lead = x.shape[:x.dim() - dims - 1]
+    out = fn(x.reshape(-1, *x.shape[x.dim() - dims - 1:]))
+    return out.reshape(*lead, *out.shape[1:])
+
+
 def _conv(xp, x, w, pad, dims):
+    if _native(xp, x, w, dims):
+        conv = xp.nn.functional.conv2d if dims == 2 else xp.nn.functional.conv1d
+        return _batched(lambda v: conv(v, w, padding=pad), x, dims)
     k = tuple(w.shape[-dims:])
     win = _windows(xp, _pad(xp, x, pad, dims), k)
     sp = "hw"[:dims] if dims == 2 else "l"
@@ -125,6 +140,9 @@ def _conv(xp, x, w, pad, dims):
 
 
 def _conv_transpose(xp, z, w, pad, dims):
+    if _native(xp, z, w, dims):
+        conv = xp.nn.functional.conv_transpose2d if dims == 2 else xp.nn.functional.conv_transpose1d
+        return _batched(lambda v: conv(v, w, padding=pad), z, dims)
     k = tuple(w.shape[-dims:])
     sp = tuple(z.shape[-dims:])
     total = None
@@ -164,7 +182,7 @@ def _conv_family(name: str, dims: int):
               doc=f"cross-correlation of a channels × {' × '.join(sp)} input with an o × c × {' × '.join(ks)} kernel "
                   f"(stride 1, `pad` zeros each side)", **opts)(lambda x, w, pad=0: _conv(np, x, w, pad, dims))
     primitive(f"{name}_transpose", f"R[o, {', '.join(big)}] * R[o, c, {', '.join(ks)}] -> R[c, {grown}]",
-              torch=lambda T, z, w, pad=0: _conv_transpose(T, z, w, pad, dims),
+              check=_positive_output, torch=lambda T, z, w, pad=0: _conv_transpose(T, z, w, pad, dims),
               rd=lambda g, i, y, dy, pad=0: [g.apply_named(name, dy, i[1], pad=pad),
                                              g.apply_named(f"{name}_kernel", dy, i[0], pad=pad)],
               doc=f"the adjoint of {name} in its input", **opts)(lambda z, w, pad=0: _conv_transpose(np, z, w, pad, dims))
@@ -198,6 +216,9 @@ def _maxpool_rd(g, i, y, dy, size=2):
 
 
 def _pool(xp, x, size, reduce):
+    if xp is not np:
+        pool = xp.nn.functional.max_pool2d if reduce == "max" else xp.nn.functional.avg_pool2d
+        return _batched(lambda v: pool(v, size), x, 2)
     *lead, c, h, w = x.shape
     blocks = x.reshape(*lead, c, h // size, size, w // size, size)
     if xp is np:
