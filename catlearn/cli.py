@@ -88,13 +88,15 @@ def cmd_check(args) -> int:
     return status
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace `path` by `text` so that a crash leaves either file whole."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write_atomically(path: Path, data: bytes | str, keep_mode: bool = False) -> None:
+    """Replace `path` by `data` so that a crash leaves either file whole."""
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if keep_mode and path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -126,7 +128,7 @@ def cmd_fmt(args) -> int:
             else:
                 print(f"would reformat {path}")
         else:
-            _write_atomically(Path(path), formatted)
+            _write_atomically(Path(path), formatted, keep_mode=True)
             print(f"reformatted {path}")
     return status
 
@@ -208,13 +210,13 @@ def cmd_draw(args) -> int:
     if fmt not in ("svg", "png", "pdf", "dot", "gv"):
         raise UsageError(f"cannot write `{out.suffix}` files; use .svg, .png, .pdf or .dot")
     if fmt in ("dot", "gv"):
-        _write_atomically_bytes(out, graph.source.encode())
+        _write_atomically(out, graph.source.encode())
     else:
         try:
-            _write_atomically_bytes(out, graph.pipe(format=fmt))
+            _write_atomically(out, graph.pipe(format=fmt))
         except graphviz.ExecutableNotFound:
             dot = out.with_suffix(".dot")
-            _write_atomically_bytes(dot, graph.source.encode())
+            _write_atomically(dot, graph.source.encode())
             print(f"catlearn draw: error: Graphviz's `dot` program is not installed, so {out} was not rendered;\n"
                   f"  the DOT text is in {dot}.\n"
                   "  = hint: install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
@@ -222,18 +224,6 @@ def cmd_draw(args) -> int:
             return EXIT_BAD_MODEL
     print(f"wrote {out}")
     return EXIT_OK
-
-
-def _write_atomically_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _learner(module, name: str | None, path: str):
@@ -263,7 +253,7 @@ def cmd_train(args) -> int:
     model, history = train(learner, data, out, args.gradient, args.epochs, args.resume, not args.no_progress,
                            args.seed)
     plot_history(history, out / "loss.png", f"{learner.name}: {learner.model.name} on {data.name}")
-    _write_atomically_bytes(out / "model.svg", to_dot(learner.diagram, name=learner.model.name).pipe(format="svg"))
+    _write_atomically(out / "model.svg", to_dot(learner.diagram, name=learner.model.name).pipe(format="svg"))
     print(f"\nfinal held-out accuracy {history.accuracy[-1]:.4f}, training loss {history.loss[-1]:.4f}")
     print(f"wrote {out / CHECKPOINT}, {out / 'loss.png'}, {out / 'model.svg'}")
     return EXIT_OK
@@ -302,7 +292,7 @@ def cmd_predict(args) -> int:
     labels = scores.argmax(-1) if scores.ndim > 1 and scores.shape[-1] > 1 else (scores.reshape(-1) > 0).astype(int)
     text = "\n".join(str(int(v)) for v in labels) + "\n"
     if args.output:
-        _write_atomically_bytes(Path(args.output), text.encode())
+        _write_atomically(Path(args.output), text.encode())
         print(f"wrote {len(labels)} predictions to {args.output}")
     else:
         sys.stdout.write(text)
