@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .core.errors import CatError, did_you_mean
+from .distributed import current
 from .grammar.format import format_module
 from .grammar.module import Module, check_bytes
 from .grammar.parser import decode, parse
@@ -236,8 +237,11 @@ def _learner(module, name: str | None, path: str):
 
 
 def cmd_train(args) -> int:
+    import graphviz
+
     from .data import load
     from .diagrams import to_dot
+    from .distributed import device_for, launch
     from .training import CHECKPOINT, plot_history, train
 
     module = check_bytes(_read(args.file), args.file)
@@ -247,15 +251,38 @@ def cmd_train(args) -> int:
         raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
                          "or `data NAME` in the learner")
     data = load(data_name, learner.settings["split"], learner.settings["seed"] if args.seed is None else args.seed)
+    world = current()
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
+    if args.nproc > 1 and not world.distributed:
+        batch = min(learner.settings["batch"], len(data.x_train))
+        if batch % args.nproc:
+            raise UsageError(f"a batch of {batch} does not split evenly over {args.nproc} processes; "
+                             f"use an --nproc that divides {batch}")
+        return launch(args.argv, args.nproc)
+    if world.distributed and args.nproc not in (1, world.size):
+        raise UsageError(f"--nproc {args.nproc}, but torchrun started {world.size} processes")
+    device = device_for(args.device, world)
     out = Path(args.out or f"runs/{learner.name}")
-    print(f"training `{learner.name}` ({learner.model.name} : {learner.diagram.type}) on {data.name}: "
-          f"{len(data.x_train)} examples, {len(data.x_val)} held out; gradients by {args.gradient}")
+    say = print if world.main else (lambda *a, **k: None)
+    where = f"{world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'})" if world.distributed else device
+    say(f"training `{learner.name}` ({learner.model.name} : {learner.diagram.type}) on {data.name}: "
+        f"{len(data.x_train)} examples, {len(data.x_val)} held out; gradients by {args.gradient}; on {where}")
     model, history = train(learner, data, out, args.gradient, args.epochs, args.resume, not args.no_progress,
-                           args.seed)
+                           args.seed, log=say, device=device, world=world)
+    if not world.main:
+        return EXIT_OK
     plot_history(history, out / "loss.png", f"{learner.name}: {learner.model.name} on {data.name}")
-    _write_atomically(out / "model.svg", to_dot(learner.diagram, name=learner.model.name).pipe(format="svg"))
+    graph = to_dot(learner.diagram, name=learner.model.name)
+    picture = out / "model.svg"
+    try:
+        _write_atomically(picture, graph.pipe(format="svg"))
+    except graphviz.ExecutableNotFound:
+        picture = out / "model.dot"
+        _write_atomically(picture, graph.source.encode())
+        print("(Graphviz's `dot` is not installed, so the model's diagram is DOT text; install graphviz for an SVG)")
     print(f"\nfinal held-out accuracy {history.accuracy[-1]:.4f}, training loss {history.loss[-1]:.4f}")
-    print(f"wrote {out / CHECKPOINT}, {out / 'loss.png'}, {out / 'model.svg'}")
+    print(f"wrote {out / CHECKPOINT}, {out / 'loss.png'}, {picture}")
     return EXIT_OK
 
 
@@ -359,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="output folder (default: runs/LEARNER)")
     train.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--device", default="auto", metavar="DEV",
+                       help="auto (default: a GPU if torch sees one), cpu or cuda")
+    train.add_argument("--nproc", type=int, default=1, metavar="N",
+                       help="data-parallel training in N processes on this machine (DDP; gloo on CPU, nccl on GPU)")
     train.set_defaults(run=cmd_train)
     evaluate = sub.add_parser("eval", help="held-out accuracy of a checkpoint",
                               description="Load a checkpoint and report its held-out accuracy.")
@@ -385,13 +416,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    reports = current().main  # of several training processes, only the first reports a user's error
     try:
         return args.run(args)
     except UsageError as e:
-        print(f"catlearn {args.command}: error: {e}", file=sys.stderr)
+        if reports:
+            print(f"catlearn {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except CatError as e:
-        print(e.render(), file=sys.stderr)
+        if reports:
+            print(e.render(), file=sys.stderr)
         return EXIT_BAD_MODEL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

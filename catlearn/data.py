@@ -91,3 +91,44 @@ def load(name: str, split: float = 0.2, seed: int = 0) -> Dataset:
     scale[scale == 0] = 1.0
     x = (x - mean) / scale
     return Dataset(Path(name).stem, x[train], y[train], x[val], y[val], int(y.max()) + 1, mean, scale)
+
+
+@dataclass
+class Graph:
+    """One graph for node classification: the normalised adjacency
+    ``Â = D^-½ (A + I) D^-½``, node features, labels, and which nodes are held out."""
+
+    adjacency: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    held_out: np.ndarray  # boolean, one per node
+
+
+def communities(classes: int = 3, size: int = 30, p_in: float = 0.25, p_out: float = 0.02, features: int = 8,
+                signal: float = 0.5, split: float = 0.5, seed: int = 0) -> Graph:
+    """A generated graph of `classes` communities of `size` nodes (a stochastic
+    block model: an edge within a community with probability `p_in`, across
+    with `p_out`).  A node's features are Gaussian noise plus `signal` on the
+    feature of its community, too weak to classify a node alone; its
+    neighbours, mostly of its own community, tell more.  `split` of each
+    community is held out.
+
+    >>> g = communities(seed=1)
+    >>> g.adjacency.shape, g.features.shape, int(g.held_out.sum())
+    ((90, 90), (90, 8), 45)
+    """
+    if features < classes:
+        raise CatError(f"{features} features cannot mark {classes} communities", hint="use features >= classes")
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), size)
+    p = np.where(labels[:, None] == labels[None, :], p_in, p_out)
+    upper = np.triu(rng.random(p.shape) < p, 1)
+    a = (upper | upper.T).astype(float) + np.eye(len(labels))
+    d = 1.0 / np.sqrt(a.sum(1))
+    x = rng.normal(size=(len(labels), features))
+    x[np.arange(len(labels)), labels] += signal
+    held_out = np.zeros(len(labels), bool)
+    for label in range(classes):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        held_out[rows[:int(round(split * size))]] = True
+    return Graph(d[:, None] * a * d[None, :], x, labels, held_out)

@@ -23,6 +23,7 @@ from .backends.torch import compile_module
 from .core.diagram import CONST, Diagram
 from .core.errors import CatError
 from .data import Dataset
+from .distributed import World, device_for, join, shard
 from .grammar.module import Learner
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -54,8 +55,10 @@ def _optimizer(spec: tuple, params) -> torch.optim.Optimizer:
 
 
 def accuracy(module, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows of `x` whose predicted class is `y`."""
+    device = next(module.parameters()).device
     with torch.no_grad():
-        scores = module(torch.as_tensor(x, dtype=torch.float32))
+        scores = module(torch.as_tensor(x, dtype=torch.float32, device=device)).cpu()
     if scores.dim() > 1 and scores.shape[-1] > 1:
         predicted = scores.argmax(-1).numpy()
     else:
@@ -72,11 +75,12 @@ def save_checkpoint(path: Path, module, optimizer, epoch: int, history: History,
     """Write the parameters, optimiser state and history atomically."""
     from safetensors.torch import save_file
 
-    tensors = {f"param/{n}": module.get_parameter(n).detach().contiguous() for n in module.parameter_names}
+    tensors = {f"param/{n}": module.get_parameter(n).detach().cpu().contiguous() for n in module.parameter_names}
     state = optimizer.state_dict()
     for index, slots in state["state"].items():
         for slot, value in slots.items():
-            tensors[f"optim/{module.parameter_names[index]}/{slot}"] = torch.as_tensor(value).detach().contiguous()
+            name = f"optim/{module.parameter_names[index]}/{slot}"
+            tensors[name] = torch.as_tensor(value).detach().cpu().contiguous()
     tensors["data/mean"] = torch.as_tensor(data.mean)
     tensors["data/scale"] = torch.as_tensor(data.scale)
     meta = {"epoch": str(epoch), "history": json.dumps(history.__dict__), "parameters": _signature(module),
@@ -158,54 +162,96 @@ def first_nonfinite(d: Diagram, module, x: torch.Tensor):
 
 
 # -- the loop ----------------------------------------------------------------------------------
+def _nonfinite_error(loss: float, epoch: int, learner: Learner, module, x: torch.Tensor, world: World) -> CatError:
+    """The error for a non-finite loss, naming the first box that produced one on any process's rows."""
+    op = first_nonfinite(learner.diagram, module, x)
+    index = learner.diagram.ops.index(op) if op is not None else None
+    if world.distributed:
+        import torch.distributed as dist
+
+        found = [None] * world.size
+        dist.all_gather_object(found, index)
+        index = next((i for i in found if i is not None), None)
+    op = learner.diagram.ops[index] if index is not None else None
+    where = f"`{op.prim.name}`" if op else "the loss"
+    return CatError(f"the loss became {loss} in epoch {epoch + 1}: {where} produced it first",
+                    op.span if op else None, hint="lower the learning rate, or check the inputs of that box")
+
+
 def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd", epochs: int | None = None,
-          resume: bool = False, progress: bool = True, seed: int | None = None, log=print):
-    """Train `learner` on `data`, checkpointing into the folder `out`."""
+          resume: bool = False, progress: bool = True, seed: int | None = None, log=print,
+          device: str = "cpu", world: World = World()):
+    """Train `learner` on `data`, checkpointing into the folder `out`.
+
+    With several processes (`world`, see :mod:`catlearn.distributed`) each
+    takes its share of every batch and DDP averages the gradients; the main
+    process reports and writes the checkpoints.
+    """
     from tqdm.auto import tqdm
 
     settings = learner.settings
     epochs = settings["epochs"] if epochs is None else epochs
     seed = settings["seed"] if seed is None else seed
+    device = device_for(device, world) if isinstance(device, str) else device
+    batch = min(settings["batch"], len(data.x_train))
+    if batch % world.size:
+        raise CatError(f"a batch of {batch} does not split evenly over {world.size} processes",
+                       hint=f"use a --nproc that divides {batch}, or change the learner's batch")
+    join(world, device)
     torch.manual_seed(seed)
-    module = compile_module(learner.diagram, gradient, strategy=settings["strategy"], seed=seed)
+    module = compile_module(learner.diagram, gradient, strategy=settings["strategy"], seed=seed).to(device)
+    model = module
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
     optimizer = _optimizer(learner.optimizer, module.parameters())
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
     start, history = 0, History()
     if resume and checkpoint.exists():
         start, history, _ = load_checkpoint(checkpoint, module, optimizer)
-        log(f"resuming after epoch {start} of {epochs}")
-    x = torch.as_tensor(data.x_train, dtype=torch.float32)
-    y = torch.as_tensor(data.y_train)
-    batch = min(settings["batch"], len(x))
+        if world.main:
+            log(f"resuming after epoch {start} of {epochs}")
+    x = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
+    y = torch.as_tensor(data.y_train, device=device)
     loss_name = learner.loss[0]
     for epoch in range(start, epochs):
-        order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)))
+        order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
         batches = range(0, len(x) - batch + 1, batch)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=None if progress else True, leave=False,
-                   unit="batch")
-        total, count = 0.0, 0
-        for start_row in bar:
-            rows = order[start_row:start_row + batch]
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=None if progress and world.main else True,
+                   leave=False, unit="batch")
+        total = torch.zeros((), device=device)
+        for step, start_row in enumerate(bar, 1):
+            rows = shard(order[start_row:start_row + batch], world)
             optimizer.zero_grad()
-            loss = _loss(loss_name, module(x[rows]), y[rows])
-            if not torch.isfinite(loss):
-                op = first_nonfinite(learner.diagram, module, x[rows])
-                where = f"`{op.prim.name}`" if op else "the loss"
-                raise CatError(f"the loss became {loss.item()} in epoch {epoch + 1}: {where} produced it first",
-                               op.span if op else None,
-                               hint="lower the learning rate, or check the inputs of that box")
+            loss = _loss(loss_name, model(x[rows]), y[rows])
+            mean = _global_mean(loss.detach(), world)
+            if not torch.isfinite(mean):
+                raise _nonfinite_error(mean.item(), epoch, learner, module, x[rows], world)
             loss.backward()
             optimizer.step()
-            total += loss.item()
-            count += 1
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        history.loss.append(total / max(count, 1))
+            total += mean
+            if not bar.disable:
+                bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
+        history.loss.append(total.item() / max(len(batches), 1))
         history.accuracy.append(accuracy(module, data.x_val, data.y_val))
-        save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
-        log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
-            f"{history.accuracy[-1]:.4f}")
+        if world.main:
+            save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
+            log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
+                f"{history.accuracy[-1]:.4f}")
     return module, history
+
+
+def _global_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of a scalar over the processes (each holds an equal share of the batch)."""
+    if not world.distributed:
+        return value
+    import torch.distributed as dist
+
+    value = value.clone()
+    dist.all_reduce(value)
+    return value / world.size
 
 
 def plot_history(history: History, path: Path, title: str) -> None:

@@ -121,3 +121,23 @@ def test_user_data_files_and_predictions(tmp_path, capsys):
     bad.write_text("1,2,x\n3,4,5\n")
     assert main(["train", IRIS, "--data", str(bad), "--out", str(tmp_path / "bad"), "--no-progress"]) == 1
     assert "non-numeric" in capsys.readouterr().err
+
+
+def test_training_without_graphviz_saves_the_diagram_as_dot_text(tmp_path, monkeypatch, capsys):
+    import graphviz
+
+    def no_dot(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
+    assert main(["train", IRIS, "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "model.dot").read_text().startswith("digraph") and not (tmp_path / "model.svg").exists()
+    assert "install graphviz" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_that_is_not_there(tmp_path, capsys):
+    assert main(["train", IRIS, "--device", "cuda", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "torch sees no CUDA device" in capsys.readouterr().err
+    assert main(["train", IRIS, "--device", "tpu", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "expected: auto, cpu or cuda" in capsys.readouterr().err
