@@ -187,9 +187,10 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
     takes its share of every batch and DDP averages the gradients; the main
     process reports and writes the checkpoints.
     """
-    from tqdm.auto import tqdm
-
     settings = learner.settings
+    show = progress and world.main
+    if show:
+        from tqdm.auto import tqdm
     epochs = settings["epochs"] if epochs is None else epochs
     seed = settings["seed"] if seed is None else seed
     device = device_for(device, world) if isinstance(device, str) else device
@@ -219,8 +220,8 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
     for epoch in range(start, epochs):
         order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
         batches = range(0, len(x) - batch + 1, batch)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=None if progress and world.main else True,
-                   leave=False, unit="batch")
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
+                   disable=None) if show else batches
         total = torch.zeros((), device=device)
         for step, start_row in enumerate(bar, 1):
             rows = shard(order[start_row:start_row + batch], world)
@@ -232,7 +233,7 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
             loss.backward()
             optimizer.step()
             total += mean
-            if not bar.disable:
+            if show and not bar.disable:
                 bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
         history.loss.append(total.item() / max(len(batches), 1))
         history.accuracy.append(accuracy(module, data.x_val, data.y_val))

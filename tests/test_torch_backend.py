@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 import catlearn
 from catlearn.backends.numpy import evaluate
 from catlearn.backends.torch import compile_module
+from catlearn.backends.torch.module import batched
+from catlearn.core.errors import CatError
 from catlearn.semantics.rdc import reverse
 from catlearn.testing import diagrams
 
@@ -93,3 +95,57 @@ def test_torch_compile():
     compiled = torch.compile(module)
     x = torch.randn(4, 64)
     torch.testing.assert_close(compiled(x), module(x))
+
+
+def run_with_gradients(module, inputs, cotangents, wanted):
+    inputs = [x.clone().requires_grad_(want) for x, want in zip(inputs, wanted)]
+    outs = module(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    total = sum((o * dy).sum() for o, dy in zip(outs, cotangents))
+    if torch.is_tensor(total) and total.requires_grad:
+        total.backward()
+    return [x.grad for x in inputs] + [p.grad for p in module.parameters()]
+
+
+@settings(max_examples=40)
+@given(diagrams(primitives=SMOOTH, max_ops=6), st.integers(0, 2 ** 16), st.sampled_from(["lens", "optic"]),
+       st.lists(st.integers(1, 3), min_size=1, max_size=2), st.data())
+def test_rd_on_a_batch_sums_parameter_gradients_as_autograd_does(d, seed, strategy, batch, data):
+    """The rd passes compiled for batch axes (cotangents of parameters contracted
+    over the batch), and only the cotangents autograd asks for."""
+    assume(d.dom)
+    rng = np.random.default_rng(seed)
+    lifts = [data.draw(st.integers(0, len(batch))) for _ in d.dom]
+    xs = [torch.as_tensor(np.stack([point(rng, t) for _ in range(int(np.prod(batch[len(batch) - k:])))])
+                          .reshape(tuple(batch[len(batch) - k:]) + tuple(t.shape))) for t, k in zip(d.dom, lifts)]
+    wanted = [data.draw(st.booleans()) for _ in d.dom]
+    try:  # batch axes must broadcast against the other inputs' axes (as suffixes, as in the type checker)
+        batched(d, tuple(tuple(x.shape[:x.dim() - t.rank]) for x, t in zip(xs, d.dom)))
+    except CatError:
+        assume(False)
+    autograd = compile_module(d, dtype=torch.float64, seed=seed)
+    with torch.no_grad():
+        outs = autograd(*xs)
+    dys = [torch.as_tensor(rng.normal(size=tuple(o.shape))) for o in (outs if isinstance(outs, tuple) else (outs,))]
+    rd = compile_module(d, "rd", strategy=strategy, dtype=torch.float64, seed=seed)
+    for a, b in zip(run_with_gradients(autograd, xs, dys, wanted), run_with_gradients(rd, xs, dys, wanted)):
+        if a is None or b is None:  # not asked for, or no path from it to an output
+            assert b is None or not torch.any(b), "a cotangent nobody asked for"
+            continue
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("path, name, shape", [("models/digits_cnn.cat", "cnn", (64,)),
+                                               ("models/transformer_block.cat", "transformer", (10, 32))])
+def test_rd_gradients_of_bundled_models_on_a_batch(path, name, shape):
+    """Kernel gradients summed over the batch by one convolution, rearrangements that undo each other dropped."""
+    d = catlearn.load(path)[name]
+    x = torch.randn(5, *shape, dtype=torch.float64)
+    dy = torch.randn_like(compile_module(d, dtype=torch.float64)(x))
+    grads = [run_with_gradients(compile_module(d, mode, dtype=torch.float64), [x], [dy], [True])
+             for mode in ("autograd", "rd")]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+    if name == "cnn":
+        backward = compile_module(d, "rd").code.split("def backward_pass")[1]
+        assert "conv2d_kernel" not in backward and "'o h w -> h w o')\n    v" not in backward.split("conv2d(")[0]

@@ -52,6 +52,9 @@ class Primitive:
     ``rd(g, inputs, output, cotangent, **attrs)`` builds its reverse derivative
     ``R[f](x, dy)`` from other primitives with the :class:`~catlearn.core.builder.Emitter`
     `g`, returning one cotangent wire per input (None for zero).
+    ``contract(g, inputs, lift, k, **attrs)`` builds the sum of a box lifted
+    over `lift` batch axes over its `k` leading ones, without building the batch
+    of outputs first (``Σ_b dy_b x_bᵀ`` as one contraction); None to sum after.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Primitive:
     glyph: str = ""
     arity: int | Callable | None = None
     rd: Callable | None = None
+    contract: Callable | None = None
     torch: Callable | None = None
     sympy: Callable | None = None  # ``sympy(S, *scalars)`` with S the sympy module, for non-polynomial ones
     preserves_zero: str = ""  # "all": f(0, …, 0) = 0; "any": one zero input gives zero

@@ -30,35 +30,23 @@ def _total(g: Emitter, parts: list) -> Wire | None:
     return total
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _fit(g: Emitter, c: Wire, target) -> Wire:
-    """Sum a cotangent over the batch axes its primal was broadcast along.
-
-    A cotangent made by a contraction (``outer``, ``einsum``) is instead made
-    again by one einsum that names the batch axes and contracts them, so the
-    batch of outer products is never built (``dW = Σ_b dy_b x_bᵀ``)."""
+    """Sum a cotangent over the batch axes its primal was broadcast along: by
+    the producing box's own ``contract`` rule where it has one, so that the
+    batch of outer products or kernel gradients is never built."""
     k = c.type.rank - target.rank
     if k <= 0:
         return c
     producer = next((op for op in reversed(g.builder.ops[-8:]) if op.outputs == (c.index,)), None)
-    if producer is not None and producer.prim.name in ("outer", "einsum") and producer.lift >= k:
-        return _contract_leading(g, producer, k)
+    if producer is not None and producer.prim.contract is not None and producer.lift >= k:
+        b = g.builder
+        made = producer.prim.contract(g, [Wire(b, i, b.types[i]) for i in producer.inputs], producer.lift, k,
+                                      **producer.attr)
+        if made is not None:
+            return made
     return g.sum_leading(c, axes=k, keep=target.rank)
-
-
-def _contract_leading(g: Emitter, op, k: int) -> Wire:
-    b = g.builder
-    spec = op.attr.get("spec", "n,m->nm").replace(" ", "")
-    ins, out = spec.split("->")
-    parts = ins.split(",")
-    free = [c for c in _LETTERS if c not in spec]
-    lift = free[:op.lift]
-    wires = [Wire(b, i, b.types[i]) for i in op.inputs]
-    specs = [lift[len(lift) - (w.type.rank - len(s)):] if w.type.rank > len(s) else [] for w, s in zip(wires, parts)]
-    full = [("".join(l) + s) for l, s in zip(specs, parts)]
-    return g.einsum(*wires, spec=",".join(full) + "->" + "".join(lift[k:]) + out)
 
 
 def reverse(d: Diagram, simplify: bool = True) -> Diagram:

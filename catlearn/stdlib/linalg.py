@@ -12,6 +12,18 @@ from ..core.types import Poly, TensorType
 M = "std.linalg"
 
 
+def _contract_batch(g, inputs, lift, k, spec="n,m->nm"):
+    """The einsum again, naming its batch axes and summing the leading `k` of them."""
+    spec = spec.replace(" ", "")
+    ins, out = spec.split("->")
+    parts = ins.split(",")
+    free = [c for c in "abcdefghijklmnopqrstuvwxyz" if c not in spec]
+    batch = free[:lift]
+    axes = [batch[len(batch) - (w.type.rank - len(s)):] if w.type.rank > len(s) else [] for w, s in zip(inputs, parts)]
+    full = ["".join(a) + s for a, s in zip(axes, parts)]
+    return g.einsum(*inputs, spec=",".join(full) + "->" + "".join(batch[k:]) + out)
+
+
 def _dot_rd(g, i, y, dy):
     b = g.broadcast(dy, n=g.last(i[0]))
     return [g.mul(b, i[1]), g.mul(b, i[0])]
@@ -41,7 +53,7 @@ def matmul(a, b):
 
 
 @primitive("outer", "D[n] * D[m] -> D[n, m]", module=M, polynomial=True, glyph="⊗", preserves_zero="any",
-           torch=lambda T, x, y: T.einsum("...n,...m->...nm", x, y),
+           torch=lambda T, x, y: T.einsum("...n,...m->...nm", x, y), contract=_contract_batch,
            rd=lambda g, i, y, dy: [g.matvec(dy, i[1]), g.einsum(dy, i[0], spec="nm,n->m")])
 def outer(x, y):
     """x yᵀ"""
@@ -115,7 +127,7 @@ def _einsum_rd(g, i, y, dy, spec):
 
 @primitive("einsum", None, module=M, attrs={"spec": Attr("str", doc='e.g. "ij,jk->ik"')},
            type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity, preserves_zero="any",
-           torch=lambda T, *xs, spec: T.einsum(_ellipsis(spec), *xs), rd=_einsum_rd)
+           torch=lambda T, *xs, spec: T.einsum(_ellipsis(spec), *xs), rd=_einsum_rd, contract=_contract_batch)
 def einsum(*xs, spec):
     """Σ over the letters missing from the output of the product of the inputs"""
     return np.einsum(_ellipsis(spec), *xs, optimize=True)

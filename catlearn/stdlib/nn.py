@@ -166,6 +166,21 @@ def _conv_kernel(xp, x, z, pad, dims):
     return xp.einsum(f"...c{ij}{ab},...o{ab}->...oc{ij}", win, z)
 
 
+def _kernel_over_batch(name: str, dims: int):
+    """The kernel gradient summed over one batch axis b is a convolution with b
+    as the channels: Σ_b x_b ⋆ z_b = (xᵀ ⋆ zᵀ)ᵀ, transposing b with c and o."""
+    sp = "h w" if dims == 2 else "l"
+
+    def contract(g, inputs, lift, k, pad=0):
+        x, z = inputs
+        if lift != 1 or k != 1 or x.type.rank != dims + 2 or z.type.rank != dims + 2:
+            return None
+        by_channel = g.apply_named(name, g.rearrange(x, spec=f"b c {sp} -> c b {sp}"),
+                                   g.rearrange(z, spec=f"b o {sp} -> o b {sp}"), pad=pad)
+        return g.rearrange(by_channel, spec=f"c o {sp} -> o c {sp}")
+    return contract
+
+
 def _conv_family(name: str, dims: int):
     """Register `name`, `name_transpose` and `name_kernel` for `dims`-d convolution."""
     sp, ks, big = (("h", "w"), ("kh", "kw"), ("H", "W")) if dims == 2 else (("l",), ("k",), ("L",))
@@ -188,6 +203,7 @@ def _conv_family(name: str, dims: int):
               doc=f"the adjoint of {name} in its input", **opts)(lambda z, w, pad=0: _conv_transpose(np, z, w, pad, dims))
     primitive(f"{name}_kernel", f"R[c, {', '.join(sp)}] * R[o, {', '.join(big)}] -> R[o, c, {kern}]",
               check=_positive_output, torch=lambda T, x, z, pad=0: _conv_kernel(T, x, z, pad, dims),
+              contract=_kernel_over_batch(name, dims),
               rd=lambda g, i, y, dy, pad=0: [g.apply_named(f"{name}_transpose", i[1], dy, pad=pad),
                                              g.apply_named(name, i[0], dy, pad=pad)],
               doc=f"the adjoint of {name} in its kernel", **opts)(lambda x, z, pad=0: _conv_kernel(np, x, z, pad, dims))
@@ -221,9 +237,7 @@ def _pool(xp, x, size, reduce):
         return _batched(lambda v: pool(v, size), x, 2)
     *lead, c, h, w = x.shape
     blocks = x.reshape(*lead, c, h // size, size, w // size, size)
-    if xp is np:
-        return getattr(blocks, reduce)(axis=(-3, -1))
-    return blocks.amax(dim=(-3, -1)) if reduce == "max" else blocks.mean(dim=(-3, -1))
+    return getattr(blocks, reduce)(axis=(-3, -1))
 
 
 @primitive("maxpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},

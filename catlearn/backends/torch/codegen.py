@@ -38,7 +38,8 @@ def _literal(value) -> str:
 
 
 def generate(d: Diagram, name: str = "forward") -> str:
-    """Source of ``def name(parameters…, inputs…)`` returning a tuple of outputs."""
+    """Source of ``def name(parameters…, inputs…)`` returning a tuple of outputs
+    (``def name(like)`` for a constant diagram: its values take `like`'s dtype and device)."""
     names: dict[int, str] = {}
     args = []
     for p in d.params:
@@ -47,7 +48,9 @@ def generate(d: Diagram, name: str = "forward") -> str:
     for k, w in enumerate(d.inputs):
         names.setdefault(w, f"x{k}")
         args.append(f"x{k}")
-    like = args[0] if args else None
+    if not args:  # constants need a tensor to take their dtype and device from
+        args.append("like")
+    like = args[0]
     lines = [f"def {name}({', '.join(args)}):"]
     for k, op in enumerate(d.ops):
         if op.prim is FEEDBACK or op.prim.stateful:
@@ -55,7 +58,7 @@ def generate(d: Diagram, name: str = "forward") -> str:
         if op.prim.torch is None or len(op.outputs) != 1:
             raise CatError(f"`{op.prim.name}` has no torch semantics", op.span)
         call = [names[i] for i in op.inputs] + [f"{key}={_literal(v)}" for key, v in op.attrs]
-        if not op.inputs and like is not None:
+        if not op.inputs:
             call.append(f"like={like}")
         out = f"v{k}"
         names[op.outputs[0]] = out

@@ -16,21 +16,62 @@ torch.Size([5, 10])
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
 
+from ...core.builder import Builder
 from ...core.diagram import Diagram
 from ...core.errors import CatError
+from ...core.passes import dead_code_elimination
+from ...core.types import TensorType
 from ...semantics.lens import compile_split
 from ..numpy.interpreter import init_params
 from .codegen import compile_source, generate
 
 GRADIENTS = ("autograd", "rd")
+MAX_LAYOUTS = 16  # rd mode keeps the passes of this many batch layouts
 
 
 class _Holder(nn.Module):
     """A plain container giving dotted parameter names their submodules."""
+
+
+def batched(d: Diagram, batches: tuple) -> Diagram:
+    """`d` on inputs with the leading batch axes ``batches[i]`` (aligned from the
+    right, as batch axes broadcast), so that its reverse derivative sums the
+    parameters' cotangents over the batch in its own contractions."""
+    if not any(batches):
+        return d
+    b = Builder()
+    inputs = [b.input(TensorType(t.dtype, tuple(axes) + t.shape, (None,) * len(axes) + t.names))
+              for t, axes in zip(d.dom, batches)]
+    return b.finish(b.splice(d, inputs), d.name)
+
+
+class _Passes:
+    """The compiled lens (or optic) of a diagram for one batch layout: the
+    forward pass, and a backward pass for each set of cotangents asked for
+    (what autograd does not need is not computed)."""
+
+    def __init__(self, d: Diagram, strategy: str):
+        self.split = compile_split(d, strategy)
+        self.n_inputs, self.n_outputs, self.n_params = len(d.dom), len(d.cod), len(d.params)
+        self.forward_source = generate(self.split.forward, "forward_pass")
+        self.forward = compile_source(self.forward_source, "forward_pass")
+        self._backward: dict = {}
+
+    def backward(self, needs: tuple):
+        """The backward pass computing the cotangents of the inputs, then the
+        parameters, for which `needs` is true (in that order)."""
+        if needs not in self._backward:
+            d = self.split.backward
+            wanted = tuple(w for w, need in zip(d.outputs, needs) if need)
+            pruned = dead_code_elimination(replace(d, outputs=wanted, _cache={}))
+            self._backward[needs] = compile_source(generate(pruned, "backward_pass"), "backward_pass")
+        return self._backward[needs]
 
 
 class _Reverse(torch.autograd.Function):
@@ -38,22 +79,23 @@ class _Reverse(torch.autograd.Function):
     compiled reverse-derivative diagram."""
 
     @staticmethod
-    def forward(ctx, module, *tensors):
-        k = len(module.parameter_names)
-        outs = module._forward_pass(*tensors)
-        n = module._n_outputs
-        ctx.module = module
+    def forward(ctx, passes, *tensors):
+        k = passes.n_params
+        outs = passes.forward(*tensors)
+        n = passes.n_outputs
+        ctx.passes = passes
         ctx.save_for_backward(*tensors[:k], *outs[n:])
         return tuple(outs[:n])
 
     @staticmethod
     def backward(ctx, *grads):
-        module = ctx.module
-        k = len(module.parameter_names)
+        passes = ctx.passes
+        k, n_in = passes.n_params, passes.n_inputs
+        params, inputs = ctx.needs_input_grad[1:k + 1], ctx.needs_input_grad[k + 1:]
         saved = ctx.saved_tensors
-        result = module._backward_pass(*saved[:k], *saved[k:], *grads)
-        n_in = module._n_inputs
-        return (None, *result[n_in:], *result[:n_in])
+        result = iter(passes.backward(inputs + params)(*saved[:k], *saved[k:], *grads))
+        cotangents = [next(result) if need else None for need in inputs + params]
+        return (None, *cotangents[n_in:], *cotangents[:n_in])
 
 
 class CatModule(nn.Module):
@@ -67,6 +109,7 @@ class CatModule(nn.Module):
         self.diagram = diagram
         self.gradient = gradient
         self.strategy = strategy
+        self.dtype = dtype
         self.parameter_names = [p.name for p in diagram.params]
         self._slots = []  # (owner submodule, attribute) of each parameter, in the diagram's order
         initial = init_params(diagram, seed)
@@ -77,12 +120,7 @@ class CatModule(nn.Module):
         self.source = generate(diagram, "forward")
         self._forward = compile_source(self.source, "forward")
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
-        if gradient == "rd":
-            split = compile_split(diagram, strategy)
-            self.forward_source = generate(split.forward, "forward_pass")
-            self.backward_source = generate(split.backward, "backward_pass")
-            self._forward_pass = compile_source(self.forward_source, "forward_pass")
-            self._backward_pass = compile_source(self.backward_source, "backward_pass")
+        self._passes: dict = {}  # rd mode: the inputs' batch axes -> _Passes, compiled on first use
 
     def _owner(self, name: str) -> nn.Module:
         module: nn.Module = self
@@ -96,17 +134,40 @@ class CatModule(nn.Module):
         if len(inputs) != self._n_inputs:
             raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
         params = [getattr(owner, leaf) for owner, leaf in self._slots]  # (functional_call may swap them)
-        if self.gradient == "rd":
-            outs = _Reverse.apply(self, *params, *inputs)
+        if not params and not inputs:  # a constant, made in the module's dtype
+            outs = self._forward(torch.empty((), dtype=self.dtype))
+        elif self.gradient == "rd":
+            outs = _Reverse.apply(self._passes_for(self._batches(inputs)), *params, *inputs)
         else:
             outs = self._forward(*params, *inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def _batches(self, inputs) -> tuple:
+        """The leading batch axes of each input (beyond its declared type)."""
+        batches = []
+        for x, t in zip(inputs, self.diagram.dom):
+            k = x.dim() - t.rank if torch.is_tensor(x) else -1
+            if k < 0:
+                raise TypeError(f"{self.diagram.name or 'the model'} takes {self.diagram.type}; an input of shape "
+                                f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__} does not fit")
+            batches.append(tuple(x.shape[:k]))
+        return tuple(batches)
+
+    def _passes_for(self, batches: tuple) -> _Passes:
+        if batches not in self._passes:
+            if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest batch layout
+                del self._passes[next(iter(self._passes))]
+            self._passes[batches] = _Passes(batched(self.diagram, batches), self.strategy)
+        return self._passes[batches]
+
     @property
     def code(self) -> str:
-        """The generated Python source (forward; and backward in ``rd`` mode)."""
+        """The generated Python source: the forward function, and in ``rd``
+        mode the lens passes as compiled for a batch of 32 on every input."""
         if self.gradient == "rd":
-            return "\n\n".join([self.forward_source, self.backward_source])
+            passes = self._passes_for(((32,),) * self._n_inputs)
+            backward = generate(passes.split.backward, "backward_pass")
+            return "\n\n".join([passes.forward_source, backward])
         return self.source
 
     def extra_repr(self) -> str:
