@@ -39,6 +39,7 @@ class World:
 
     @property
     def distributed(self) -> bool:
+        """Whether there are several processes (and so a process group)."""
         return self.size > 1
 
 

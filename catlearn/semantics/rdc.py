@@ -30,8 +30,6 @@ def _total(g: Emitter, parts: list) -> Wire | None:
     return total
 
 
-
-
 def _fit(g: Emitter, c: Wire, target) -> Wire:
     """Sum a cotangent over the batch axes its primal was broadcast along: by
     the producing box's own ``contract`` rule where it has one, so that the
