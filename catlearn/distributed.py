@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .core.errors import CatError
@@ -70,21 +71,23 @@ def device_for(name: str, world: World):
     return torch.device("cpu")
 
 
-def join(world: World, device) -> None:
-    """Join the process group (gloo on the CPU, NCCL on GPUs) if there are several processes."""
+@contextmanager
+def joined(world: World, device):
+    """Within the block, be in the process group (gloo on the CPU, NCCL on GPUs)
+    if there are several processes; a group this joined is left at the end, so
+    that no process exits with the group's threads still running."""
     import torch
     import torch.distributed as dist
 
-    if world.distributed and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size)
-
-
-def leave() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
+    if not world.distributed or dist.is_initialized():
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size)
+    try:
+        yield
+    finally:
         dist.destroy_process_group()
 
 
@@ -92,7 +95,6 @@ def _worker(argv: list[str]) -> None:
     from .cli import main
 
     code = main(argv)
-    leave()
     if code:
         sys.exit(code)
 

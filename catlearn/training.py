@@ -23,7 +23,7 @@ from .backends.torch import compile_module
 from .core.diagram import CONST, Diagram
 from .core.errors import CatError
 from .data import Dataset
-from .distributed import World, device_for, join, shard
+from .distributed import World, device_for, joined, shard
 from .grammar.module import Learner
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -198,50 +198,50 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
     if batch % world.size:
         raise CatError(f"a batch of {batch} does not split evenly over {world.size} processes",
                        hint=f"use a --nproc that divides {batch}, or change the learner's batch")
-    join(world, device)
-    torch.manual_seed(seed)
-    module = compile_module(learner.diagram, gradient, strategy=settings["strategy"], seed=seed).to(device)
-    model = module
-    if world.distributed:
-        from torch.nn.parallel import DistributedDataParallel
+    with joined(world, device):
+        torch.manual_seed(seed)
+        module = compile_module(learner.diagram, gradient, strategy=settings["strategy"], seed=seed).to(device)
+        model = module
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
-    optimizer = _optimizer(learner.optimizer, module.parameters())
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / CHECKPOINT
-    start, history = 0, History()
-    if resume and checkpoint.exists():
-        start, history, _ = load_checkpoint(checkpoint, module, optimizer)
-        if world.main:
-            log(f"resuming after epoch {start} of {epochs}")
-    x = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
-    y = torch.as_tensor(data.y_train, device=device)
-    loss_name = learner.loss[0]
-    for epoch in range(start, epochs):
-        order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
-        batches = range(0, len(x) - batch + 1, batch)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
-                   disable=None) if show else batches
-        total = torch.zeros((), device=device)
-        for step, start_row in enumerate(bar, 1):
-            rows = shard(order[start_row:start_row + batch], world)
-            optimizer.zero_grad()
-            loss = _loss(loss_name, model(x[rows]), y[rows])
-            mean = _global_mean(loss.detach(), world)
-            if not torch.isfinite(mean):
-                raise _nonfinite_error(mean.item(), epoch, learner, module, x[rows], world)
-            loss.backward()
-            optimizer.step()
-            total += mean
-            if show and not bar.disable:
-                bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
-        history.loss.append(total.item() / max(len(batches), 1))
-        history.accuracy.append(accuracy(module, data.x_val, data.y_val))
-        if world.main:
-            save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
-            log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
-                f"{history.accuracy[-1]:.4f}")
-    return module, history
+            model = DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+        optimizer = _optimizer(learner.optimizer, module.parameters())
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint = out / CHECKPOINT
+        start, history = 0, History()
+        if resume and checkpoint.exists():
+            start, history, _ = load_checkpoint(checkpoint, module, optimizer)
+            if world.main:
+                log(f"resuming after epoch {start} of {epochs}")
+        x = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
+        y = torch.as_tensor(data.y_train, device=device)
+        loss_name = learner.loss[0]
+        for epoch in range(start, epochs):
+            order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
+            batches = range(0, len(x) - batch + 1, batch)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
+                       disable=None) if show else batches
+            total = torch.zeros((), device=device)
+            for step, start_row in enumerate(bar, 1):
+                rows = shard(order[start_row:start_row + batch], world)
+                optimizer.zero_grad()
+                loss = _loss(loss_name, model(x[rows]), y[rows])
+                mean = _global_mean(loss.detach(), world)
+                if not torch.isfinite(mean):
+                    raise _nonfinite_error(mean.item(), epoch, learner, module, x[rows], world)
+                loss.backward()
+                optimizer.step()
+                total += mean
+                if show and not bar.disable:
+                    bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
+            history.loss.append(total.item() / max(len(batches), 1))
+            history.accuracy.append(accuracy(module, data.x_val, data.y_val))
+            if world.main:
+                save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
+                log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
+                    f"{history.accuracy[-1]:.4f}")
+        return module, history
 
 
 def _global_mean(value: torch.Tensor, world: World) -> torch.Tensor:

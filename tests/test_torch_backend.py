@@ -149,3 +149,32 @@ def test_rd_gradients_of_bundled_models_on_a_batch(path, name, shape):
     if name == "cnn":
         backward = compile_module(d, "rd").code.split("def backward_pass")[1]
         assert "conv2d_kernel" not in backward and "'o h w -> h w o')\n    v" not in backward.split("conv2d(")[0]
+
+
+FUSIBLE = [catlearn.core.primitives.REGISTRY[n] for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(diagrams(FUSIBLE, max_ops=8, sizes=(2, 4)), st.integers(0, 2 ** 16))
+def test_fusion_keeps_the_forward_pass_and_its_residuals(d, seed):
+    """The torch fusions (affine boxes, pooling by its argmax) change no value of an optic's forward pass."""
+    from catlearn.backends.torch.fuse import fuse
+    from catlearn.semantics.lens import compile_split
+    from catlearn.testing.strategies import points
+
+    forward = compile_split(d, "optic").forward
+    fused = fuse(forward)
+    rng = np.random.default_rng(seed)
+    params = {p.name: rng.normal(size=tuple(forward.types[p.wire].shape)) for p in forward.params}
+    xs = points(forward, seed)
+    for a, b in zip(evaluate(forward, xs, params), evaluate(fused, xs, params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_bundled_models_fuse():
+    from catlearn.backends.torch.fuse import fuse
+
+    mlp = [op.prim.name for op in fuse(catlearn.load("models/digits_mlp.cat")["mlp"]).ops]
+    assert mlp == ["affine", "relu", "affine"]
+    forward = compile_module(catlearn.load("models/digits_cnn.cat")["cnn"], "rd").code.split("def backward_pass")[0]
+    assert forward.count("argmax_pool2d") == forward.count("gather2d") == 2 and "maxpool2d" not in forward

@@ -54,15 +54,19 @@ def compile_split(d: Diagram, strategy: str = "lens") -> Split:
         xs = [b.input(t) for t in d.dom]
         forward = b.finish(b.splice(d, xs) + xs, f"fwd[{d.name}]")
         return Split("lens", forward.normal_form(), r, tuple(d.dom))
-    cotangents = set(r.inputs[n_in:])
-    backward_ops, late = [], set(cotangents)
-    primal_ops = []
-    for op in r.ops:  # an op belongs to the backward pass if it reads a cotangent or reads nothing
-        if not op.inputs or any(i in late for i in op.inputs):
+    backward_ops, late = [], set(r.inputs[n_in:])
+    primal_ops, made = [], set()
+    for op in r.ops:  # an op belongs to the backward pass if it reads a cotangent; constants go to both
+        if not op.inputs:
+            primal_ops.append(op)
+            backward_ops.append(op)
+            made.update(op.outputs)
+        elif any(i in late for i in op.inputs):
             backward_ops.append(op)
             late.update(op.outputs)
         else:
             primal_ops.append(op)
+    late |= made
     needed = []
     for op in backward_ops:
         needed += [i for i in op.inputs if i not in late]

@@ -1,6 +1,7 @@
 """``std.linalg``: contractions over any semiring (leading axes are batch)."""
 import re
 from functools import lru_cache
+from math import prod
 
 import numpy as np
 
@@ -42,6 +43,15 @@ def dot(x, y):
 def matvec(w, x):
     """W x"""
     return np.einsum("...mn,...n->...m", w, x, optimize=True)
+
+
+@primitive("affine", "D[m, n] * D[n] * D[m] -> D[m]", module=M, polynomial=True, glyph="W·x+b", preserves_zero="all",
+           torch=lambda T, w, x, b: T.nn.functional.linear(x, w, b) if w.dim() == 2 and b.dim() == 1
+           else T.einsum("...mn,...n->...m", w, x) + b,
+           rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.einsum(i[0], dy, spec="mn,m->n"), dy])
+def affine(w, x, b):
+    """W x + b"""
+    return np.einsum("...mn,...n->...m", w, x, optimize=True) + b
 
 
 @primitive("matmul", "D[n, k] * D[k, m] -> D[n, m]", module=M, polynomial=True, glyph="@", preserves_zero="any",
@@ -125,9 +135,62 @@ def _einsum_rd(g, i, y, dy, spec):
     return grads
 
 
+@lru_cache(maxsize=1024)
+def _matmul_plan(spec: str, ranks: tuple[int, int]):
+    """A two-operand einsum as one ``matmul``: ``(swap, permutations, counts)``,
+    where letters in both operands and the output are matmul's batch axes,
+    letters in one operand and the output its rows or columns, and letters in
+    both operands only are contracted (leading batch axes take letters of their
+    own).  None where the einsum is not of that form."""
+    ins, out = spec.replace(" ", "").split("->")
+    a, b = ins.split(",")
+    extra = (ranks[0] - len(a), ranks[1] - len(b))
+    lead = [str(k) for k in range(max(extra))]
+    a, b = lead[len(lead) - extra[0]:] + list(a), lead[len(lead) - extra[1]:] + list(b)
+    out = lead + list(out)
+    if any(c not in b and c not in out for c in a) or any(c not in a and c not in out for c in b):
+        return None  # a letter summed within one operand
+    batch = [c for c in out if c in a and c in b]
+    rows, cols = [c for c in out if c in a and c not in b], [c for c in out if c in b and c not in a]
+    inner = [c for c in a if c in b and c not in out]
+    swap = out != batch + rows + cols
+    if swap:
+        a, b, rows, cols = b, a, cols, rows
+    if out != batch + rows + cols:
+        return None  # the product's axes would need permuting afterwards
+    left, right = [a.index(c) for c in batch + rows + inner], [b.index(c) for c in batch + inner + cols]
+    return swap, left, right, (len(batch), len(rows), len(inner), len(cols))
+
+
+def _as_matrices(x, perm, nb, first, second):
+    """`x` permuted, with its axes after the first `nb` merged into two groups."""
+    if perm != sorted(perm):
+        x = x.permute(perm)
+    if first == 1 and second == 1:
+        return x
+    shape = x.shape
+    return x.reshape((*shape[:nb], prod(shape[nb:nb + first]), prod(shape[nb + first:])))
+
+
+def _einsum_torch(T, *xs, spec):
+    """``torch.einsum``, but one ``matmul`` where the contraction is one
+    (torch's einsum always goes through a batched product)."""
+    plan = _matmul_plan(spec, tuple(x.dim() for x in xs)) if len(xs) == 2 else None
+    if plan is None:
+        return T.einsum(_ellipsis(spec), *xs)
+    swap, left, right, (nb, rows, inner, cols) = plan
+    a, b = xs[::-1] if swap else xs
+    out = T.matmul(_as_matrices(a, left, nb, rows, inner), _as_matrices(b, right, nb, inner, cols))
+    if rows == 1 and cols == 1:
+        return out
+    row_axes = [a.shape[k] for k in left[nb:nb + rows]]
+    col_axes = [b.shape[k] for k in right[nb + inner:]]
+    return out.reshape((*out.shape[:nb], *row_axes, *col_axes))
+
+
 @primitive("einsum", None, module=M, attrs={"spec": Attr("str", doc='e.g. "ij,jk->ik"')},
            type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity, preserves_zero="any",
-           torch=lambda T, *xs, spec: T.einsum(_ellipsis(spec), *xs), rd=_einsum_rd, contract=_contract_batch)
+           torch=_einsum_torch, rd=_einsum_rd, contract=_contract_batch)
 def einsum(*xs, spec):
     """Σ over the letters missing from the output of the product of the inputs"""
     return np.einsum(_ellipsis(spec), *xs, optimize=True)

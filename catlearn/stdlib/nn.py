@@ -19,10 +19,18 @@ def _n(w):
 
 
 @primitive("relu", "R -> R", module=M, glyph="ReLU", preserves_zero="all", torch=lambda T, x: T.relu(x),
-           rd=lambda g, i, y, dy: [g.mul(dy, g.step(i[0]))])
+           rd=lambda g, i, y, dy: [g.relu_grad(y, dy)])
 def relu(x):
     """max(x, 0)"""
     return np.maximum(x, 0.0)
+
+
+@primitive("relu_grad", "R * R -> R", module=M, glyph="ReLU′", preserves_zero="any",
+           torch=lambda T, y, dy: T.ops.aten.threshold_backward(dy, y, 0),
+           rd=lambda g, i, z, dz: [None, g.relu_grad(i[0], dz)])
+def relu_grad(y, dy):
+    """dy where y > 0, else 0: ReLU's reverse derivative, given its output y"""
+    return np.where(y > 0, dy, 0.0)
 
 
 def _gelu_rd(g, i, y, dy):
@@ -213,6 +221,14 @@ _conv_family("conv1d", 1)
 _conv_family("conv2d", 2)
 
 
+@primitive("channel_bias", "R[c, h, w] * R[c] -> R[c, h, w]", module=M, glyph="+b", preserves_zero="all",
+           torch=lambda T, x, b: x + b[..., None, None],
+           rd=lambda g, i, y, dy: [dy, g.sum(g.sum(dy))])
+def channel_bias(x, b):
+    """b[c] added to every entry of channel c"""
+    return x + np.asarray(b)[..., None, None]
+
+
 # -- pooling -------------------------------------------------------------------------------
 def _pool_size(g, size):
     return float(size * size) if isinstance(size, int) else g.square(g.sum(g.ones(shape=(size,))))
@@ -227,10 +243,6 @@ def upsample2d(x, size=2):
     return np.repeat(np.repeat(x, size, -1), size, -2)
 
 
-def _maxpool_rd(g, i, y, dy, size=2):
-    return [g.mul(g.upsample2d(dy, size=size), g.eq(i[0], g.upsample2d(y, size=size)))]
-
-
 def _pool(xp, x, size, reduce):
     if xp is not np:
         pool = xp.nn.functional.max_pool2d if reduce == "max" else xp.nn.functional.avg_pool2d
@@ -241,10 +253,76 @@ def _pool(xp, x, size, reduce):
 
 
 @primitive("maxpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},
-           glyph="max pool", torch=lambda T, x, size=2: _pool(T, x, size, "max"), rd=_maxpool_rd)
+           glyph="max pool", torch=lambda T, x, size=2: _pool(T, x, size, "max"),
+           rd=lambda g, i, y, dy, size=2: [g.unpool2d(dy, g.argmax_pool2d(i[0], size=size), size=size)])
 def maxpool2d(x, size=2):
     """the largest entry of each size × size block"""
     return _pool(np, x, size, "max")
+
+
+# The derivative of max-pooling goes through where each block's maximum is: an
+# index into its channel's plane (row * width + column, the first maximum
+# where several are equal, as torch counts), scattered to by `unpool2d` and
+# gathered from by `gather2d`, each the other's adjoint.
+def _argmax_pool(xp, x, size):
+    if xp is not np:
+        return _batched(lambda v: xp.nn.functional.max_pool2d(v, size, return_indices=True)[1], x, 2)
+    *lead, c, height, width = x.shape
+    h, w = height // size, width // size
+    blocks = x.reshape(*lead, c, h, size, w, size).swapaxes(-3, -2).reshape(*lead, c, h, w, size * size)
+    di, dj = np.divmod(blocks.argmax(-1), size)
+    return (np.arange(h)[:, None] * size + di) * width + np.arange(w) * size + dj
+
+
+def _planes(xp, x, idx):
+    """`x` and `idx` broadcast over their batch axes, each plane flattened."""
+    if tuple(x.shape[:-3]) != tuple(idx.shape[:-3]):
+        lead = np.broadcast_shapes(tuple(x.shape[:-3]), tuple(idx.shape[:-3]))
+        if xp is np:
+            x, idx = np.broadcast_to(x, lead + x.shape[-3:]), np.broadcast_to(idx, lead + idx.shape[-3:])
+        else:
+            x, idx = x.expand(*lead, *x.shape[-3:]), idx.expand(*lead, *idx.shape[-3:])
+    return x.reshape(*x.shape[:-2], -1), idx.reshape(*idx.shape[:-2], -1)
+
+
+def _unpool(xp, dy, idx, size):
+    *lead, c, h, w = dy.shape
+    flat, where = _planes(xp, dy, idx)
+    if xp is not np:
+        return flat.new_zeros(flat.shape[:-1] + (h * w * size * size,)).scatter_(-1, where, flat).reshape(
+            *flat.shape[:-2], c, h * size, w * size)
+    out = np.zeros(flat.shape[:-1] + (h * w * size * size,), dtype=np.result_type(dy, 0.0))
+    np.put_along_axis(out, where, flat, -1)
+    return out.reshape(*flat.shape[:-2], c, h * size, w * size)
+
+
+def _gather(xp, x, idx):
+    flat, where = _planes(xp, x, idx)
+    out = flat.gather(-1, where) if xp is not np else np.take_along_axis(flat, where, -1)
+    return out.reshape(*where.shape[:-1], *idx.shape[-2:])
+
+
+@primitive("argmax_pool2d", "R[c, size*h, size*w] -> Z[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="argmax", torch=lambda T, x, size=2: _argmax_pool(T, x, size), rd=lambda g, i, y, dy, size=2: [None])
+def argmax_pool2d(x, size=2):
+    """where in its channel's plane the largest entry of each size × size block is"""
+    return _argmax_pool(np, x, size)
+
+
+@primitive("unpool2d", "R[c, h, w] * Z[c, h, w] -> R[c, size*h, size*w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="unpool", preserves_zero="any", torch=lambda T, dy, idx, size=2: _unpool(T, dy, idx, size),
+           rd=lambda g, i, y, dz, size=2: [g.gather2d(dz, i[1], size=size), None])
+def unpool2d(dy, idx, size=2):
+    """each entry put at its index in a plane of zeros (the adjoint of gather2d)"""
+    return _unpool(np, dy, idx, size)
+
+
+@primitive("gather2d", "R[c, size*h, size*w] * Z[c, h, w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},
+           glyph="gather", preserves_zero="any", torch=lambda T, x, idx, size=2: _gather(T, x, idx),
+           rd=lambda g, i, y, dz, size=2: [g.unpool2d(dz, i[1], size=size), None])
+def gather2d(x, idx, size=2):
+    """the entries of each plane at the indices (the adjoint of unpool2d)"""
+    return _gather(np, x, idx)
 
 
 @primitive("avgpool2d", "R[c, size*h, size*w] -> R[c, h, w]", module=M, attrs={"size": Attr("dim", 2)},

@@ -30,6 +30,7 @@ from ...core.types import TensorType
 from ...semantics.lens import compile_split
 from ..numpy.interpreter import init_params
 from .codegen import compile_source, generate
+from .fuse import fuse
 
 GRADIENTS = ("autograd", "rd")
 MAX_LAYOUTS = 16  # rd mode keeps the passes of this many batch layouts
@@ -54,48 +55,61 @@ def batched(d: Diagram, batches: tuple) -> Diagram:
 class _Passes:
     """The compiled lens (or optic) of a diagram for one batch layout: the
     forward pass, and a backward pass for each set of cotangents asked for
-    (what autograd does not need is not computed)."""
+    (what autograd does not need is not computed, nor kept for it)."""
 
     def __init__(self, d: Diagram, strategy: str):
         self.split = compile_split(d, strategy)
         self.n_inputs, self.n_outputs, self.n_params = len(d.dom), len(d.cod), len(d.params)
-        self.forward_source = generate(self.split.forward, "forward_pass")
+        self.forward_source = generate(fuse(self.split.forward), "forward_pass")
         self.forward = compile_source(self.forward_source, "forward_pass")
         self._backward: dict = {}
 
-    def backward(self, needs: tuple):
-        """The backward pass computing the cotangents of the inputs, then the
-        parameters, for which `needs` is true (in that order)."""
+    def backward(self, needs: tuple) -> tuple:
+        """``(function, reads, slots)`` for the cotangents of the inputs, then the
+        parameters, for which `needs` is true: the function takes the
+        parameters and residuals numbered `reads`, then the outputs'
+        cotangents, and its results go to the positions `slots` of what
+        ``torch.autograd.Function.backward`` returns."""
         if needs not in self._backward:
             d = self.split.backward
+            residuals, cotangents = d.inputs[:len(d.inputs) - self.n_outputs], d.inputs[len(d.inputs) - self.n_outputs:]
             wanted = tuple(w for w, need in zip(d.outputs, needs) if need)
             pruned = dead_code_elimination(replace(d, outputs=wanted, _cache={}))
-            self._backward[needs] = compile_source(generate(pruned, "backward_pass"), "backward_pass")
+            read = {i for op in pruned.ops for i in op.inputs} | set(wanted)
+            params = tuple(p for p in d.params if p.wire in read)
+            kept = tuple(w for w in residuals if w in read)
+            saved = [p.wire for p in d.params] + list(residuals)
+            pruned = replace(pruned, params=params, inputs=kept + cotangents, _cache={})
+            k = self.n_params
+            slots = [1 + (k + j if j < self.n_inputs else j - self.n_inputs) for j, need in enumerate(needs) if need]
+            self._backward[needs] = (compile_source(generate(fuse(pruned), "backward_pass"), "backward_pass"),
+                                     [saved.index(w) for w in [p.wire for p in params] + list(kept)], slots)
         return self._backward[needs]
 
 
 class _Reverse(torch.autograd.Function):
-    """Forward by the compiled forward pass (keeping residuals), backward by the
-    compiled reverse-derivative diagram."""
+    """Forward by the compiled forward pass, keeping the residuals the backward
+    pass will read; backward by the compiled reverse-derivative diagram."""
 
     @staticmethod
     def forward(ctx, passes, *tensors):
-        k = passes.n_params
+        k, n = passes.n_params, passes.n_outputs
         outs = passes.forward(*tensors)
-        n = passes.n_outputs
-        ctx.passes = passes
-        ctx.save_for_backward(*tensors[:k], *outs[n:])
+        needs = ctx.needs_input_grad[k + 1:] + ctx.needs_input_grad[1:k + 1]
+        if any(needs):
+            function, reads, slots = passes.backward(needs)
+            kept = (*tensors[:k], *outs[n:])
+            ctx.save_for_backward(*(kept[i] for i in reads))
+            ctx.backward_pass = function, slots, 1 + len(tensors)
         return tuple(outs[:n])
 
     @staticmethod
     def backward(ctx, *grads):
-        passes = ctx.passes
-        k, n_in = passes.n_params, passes.n_inputs
-        params, inputs = ctx.needs_input_grad[1:k + 1], ctx.needs_input_grad[k + 1:]
-        saved = ctx.saved_tensors
-        result = iter(passes.backward(inputs + params)(*saved[:k], *saved[k:], *grads))
-        cotangents = [next(result) if need else None for need in inputs + params]
-        return (None, *cotangents[n_in:], *cotangents[:n_in])
+        function, slots, size = ctx.backward_pass
+        cotangents = [None] * size
+        for slot, value in zip(slots, function(*ctx.saved_tensors, *grads)):
+            cotangents[slot] = value
+        return tuple(cotangents)
 
 
 class CatModule(nn.Module):
@@ -117,7 +131,7 @@ class CatModule(nn.Module):
             owner, leaf = self._owner(name), name.rsplit(".", 1)[-1]
             owner.register_parameter(leaf, nn.Parameter(torch.as_tensor(np.asarray(initial[name]), dtype=dtype)))
             self._slots.append((owner, leaf))
-        self.source = generate(diagram, "forward")
+        self.source = generate(fuse(diagram), "forward")
         self._forward = compile_source(self.source, "forward")
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
         self._passes: dict = {}  # rd mode: the inputs' batch axes -> _Passes, compiled on first use
@@ -166,7 +180,7 @@ class CatModule(nn.Module):
         mode the lens passes as compiled for a batch of 32 on every input."""
         if self.gradient == "rd":
             passes = self._passes_for(((32,),) * self._n_inputs)
-            backward = generate(passes.split.backward, "backward_pass")
+            backward = generate(fuse(passes.split.backward), "backward_pass")
             return "\n\n".join([passes.forward_source, backward])
         return self.source
 
