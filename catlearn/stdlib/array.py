@@ -1,5 +1,6 @@
 """``std.array``: indexing, reshaping, reductions and constants."""
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -168,10 +169,11 @@ def _rearrange_rule(inputs, attrs):
     return (TensorType(out.dtype, out.shape, names),), lift
 
 
-def _permutation(ndim: int, spec: str) -> list[int]:
+@lru_cache(maxsize=1024)
+def _permutation(ndim: int, spec: str) -> tuple[int, ...]:
     src, dst = _rearrange_parts(spec)
     k = len(src)
-    return list(range(ndim - k)) + [ndim - k + src.index(w) for w in dst]
+    return tuple(range(ndim - k)) + tuple(ndim - k + src.index(w) for w in dst)
 
 
 def _rearrange_dagger(g, x, dy, spec):

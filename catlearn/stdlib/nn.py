@@ -131,6 +131,8 @@ def _native(xp, x, w, dims) -> bool:
 
 def _batched(fn, x, dims):
     """Apply a torch convolution to x with any leading batch axes."""
+    if x.dim() == dims + 2:  # one batch axis: torch's own
+        return fn(x)
     lead = x.shape[:x.dim() - dims - 1]
     out = fn(x.reshape(-1, *x.shape[x.dim() - dims - 1:]))
     return out.reshape(*lead, *out.shape[1:])
