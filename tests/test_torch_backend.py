@@ -178,3 +178,18 @@ def test_the_bundled_models_fuse():
     assert mlp == ["affine", "relu", "affine"]
     forward = compile_module(catlearn.load("models/digits_cnn.cat")["cnn"], "rd").code.split("def backward_pass")[0]
     assert forward.count("argmax_pool2d") == forward.count("gather2d") == 2 and "maxpool2d" not in forward
+
+
+@pytest.mark.parametrize("mode", ["autograd", "rd"])
+def test_functional_call_and_parametrizations_replace_the_parameters(mode):
+    m = compile_module(catlearn.load("models/digits_mlp.cat")["mlp"], mode, dtype=torch.float64)
+    x = torch.randn(4, 64, dtype=torch.float64)
+    swapped = {k: (torch.randn_like(v) * 0.1).requires_grad_() for k, v in m.state_dict().items()}
+    out = torch.func.functional_call(m, swapped, (x,))
+    h = torch.relu(x @ swapped["dense.W"].T + swapped["dense.b"])
+    torch.testing.assert_close(out, h @ swapped["dense_1.W"].T + swapped["dense_1.b"])
+    out.sum().backward()
+    assert all(t.grad is not None and torch.any(t.grad) for t in swapped.values())
+    torch.nn.utils.parametrize.register_parametrization(m.dense, "W", torch.nn.Tanh())  # W is now tanh(W₀)
+    torch.testing.assert_close(m(x)[:, 0], (torch.relu(x @ torch.tanh(m.dense.parametrizations.W.original).T
+                                                      + m.dense.b) @ m.dense_1.W.T + m.dense_1.b)[:, 0])

@@ -159,32 +159,41 @@ def _matmul_plan(spec: str, ranks: tuple[int, int]):
     if out != batch + rows + cols:
         return None  # the product's axes would need permuting afterwards
     left, right = [a.index(c) for c in batch + rows + inner], [b.index(c) for c in batch + inner + cols]
-    return swap, left, right, (len(batch), len(rows), len(inner), len(cols))
+    return swap, _Operand(left, len(batch), len(rows)), _Operand(right, len(batch), len(inner)), len(cols)
 
 
-def _as_matrices(x, perm, nb, first, second):
-    """`x` permuted, with its axes after the first `nb` merged into two groups."""
-    if perm != sorted(perm):
-        x = x.permute(perm)
-    if first == 1 and second == 1:
-        return x
-    shape = x.shape
-    return x.reshape((*shape[:nb], prod(shape[nb:nb + first]), prod(shape[nb + first:])))
+class _Operand:
+    """How one operand of a matmul plan is permuted and grouped into a (batch of) matrices."""
+
+    def __init__(self, perm: list[int], batch: int, first: int):
+        self.perm = perm if perm != sorted(perm) else None
+        self.batch, self.first = batch, first
+        self.grouped = first == 1 and len(perm) - batch - first == 1
+
+    def matrices(self, x):
+        if self.perm is not None:
+            x = x.permute(self.perm)
+        if self.grouped:
+            return x
+        shape, nb = x.shape, self.batch
+        return x.reshape((*shape[:nb], prod(shape[nb:nb + self.first]), prod(shape[nb + self.first:])))
 
 
 def _einsum_torch(T, *xs, spec):
     """``torch.einsum``, but one ``matmul`` where the contraction is one
     (torch's einsum always goes through a batched product)."""
-    plan = _matmul_plan(spec, tuple(x.dim() for x in xs)) if len(xs) == 2 else None
+    plan = _matmul_plan(spec, (xs[0].dim(), xs[1].dim())) if len(xs) == 2 else None
     if plan is None:
         return T.einsum(_ellipsis(spec), *xs)
-    swap, left, right, (nb, rows, inner, cols) = plan
-    a, b = xs[::-1] if swap else xs
-    out = T.matmul(_as_matrices(a, left, nb, rows, inner), _as_matrices(b, right, nb, inner, cols))
-    if rows == 1 and cols == 1:
+    swap, left, right, cols = plan
+    a, b = (xs[1], xs[0]) if swap else xs
+    out = T.matmul(left.matrices(a), right.matrices(b))
+    if left.first == 1 and cols == 1:
         return out
-    row_axes = [a.shape[k] for k in left[nb:nb + rows]]
-    col_axes = [b.shape[k] for k in right[nb + inner:]]
+    perm_a, perm_b = left.perm or range(a.dim()), right.perm or range(b.dim())
+    nb = left.batch
+    row_axes = [a.shape[k] for k in perm_a[nb:nb + left.first]]
+    col_axes = [b.shape[k] for k in perm_b[b.dim() - cols:]]
     return out.reshape((*out.shape[:nb], *row_axes, *col_axes))
 
 

@@ -135,6 +135,7 @@ class CatModule(nn.Module):
         self._forward = compile_source(self.source, "forward")
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
         self._passes: dict = {}  # rd mode: the inputs' batch axes -> _Passes, compiled on first use
+        self._by_shape: dict = {}  # rd mode: the inputs' shapes -> their _Passes
 
     def _owner(self, name: str) -> nn.Module:
         module: nn.Module = self
@@ -147,11 +148,12 @@ class CatModule(nn.Module):
     def forward(self, *inputs):
         if len(inputs) != self._n_inputs:
             raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
-        params = [getattr(owner, leaf) for owner, leaf in self._slots]  # (functional_call may swap them)
+        params = [owner._parameters[leaf] if leaf in owner._parameters else getattr(owner, leaf)  # as swapped
+                  for owner, leaf in self._slots]  # by functional_call, or replaced by a parametrization
         if not params and not inputs:  # a constant, made in the module's dtype
             outs = self._forward(torch.empty((), dtype=self.dtype))
         elif self.gradient == "rd":
-            outs = _Reverse.apply(self._passes_for(self._batches(inputs)), *params, *inputs)
+            outs = _Reverse.apply(self._layout(inputs), *params, *inputs)
         else:
             outs = self._forward(*params, *inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -166,6 +168,20 @@ class CatModule(nn.Module):
                                 f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__} does not fit")
             batches.append(tuple(x.shape[:k]))
         return tuple(batches)
+
+    def _layout(self, inputs) -> _Passes:
+        """The passes for inputs of these shapes (looked up by shape, first compiled by batch layout)."""
+        try:
+            shapes = tuple([x.shape for x in inputs])
+        except AttributeError:
+            shapes = None
+        passes = self._by_shape.get(shapes)
+        if passes is None:
+            passes = self._passes_for(self._batches(inputs))
+            if len(self._by_shape) >= MAX_LAYOUTS:
+                del self._by_shape[next(iter(self._by_shape))]
+            self._by_shape[shapes] = passes
+        return passes
 
     def _passes_for(self, batches: tuple) -> _Passes:
         if batches not in self._passes:
