@@ -108,3 +108,13 @@ def test_learner_lenses_break_put_get():
     got = evaluate(lens.get, evaluate(lens.put, a + b))[0]  # square(2·a·b) = (36, 400)
     np.testing.assert_allclose(got, [36.0, 400.0])
     assert not np.allclose(got, b[0])
+
+
+def test_the_optics_backward_pass_does_not_recompute_the_forward_pass_after_a_constant():
+    """Regression: boxes downstream of a constant went to the backward pass (the
+    transformer block recomputed its attention and layer norms there)."""
+    f = catlearn.loads("use std.nn\nmodel f : R[3] -> R[3] = x => tanh(mul(x, 2.0))")["f"]
+    split = compile_split(f, "optic")
+    assert "tanh" not in [op.prim.name for op in split.backward.ops]
+    block = compile_split(catlearn.load("models/transformer_block.cat")["transformer"], "optic")
+    assert not {"softmax", "layernorm"} & {op.prim.name for op in block.backward.ops}
