@@ -11,6 +11,8 @@ import catlearn
 from catlearn.backends.numpy import evaluate
 from catlearn.backends.torch import compile_module
 from catlearn.backends.torch.module import batched
+from catlearn.core.builder import Builder
+from catlearn.core.types import TensorType
 from catlearn.core.errors import CatError
 from catlearn.semantics.rdc import reverse
 from catlearn.testing import diagrams
@@ -148,7 +150,7 @@ def test_rd_gradients_of_bundled_models_on_a_batch(path, name, shape):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
     if name == "cnn":
         backward = compile_module(d, "rd").code.split("def backward_pass")[1]
-        assert "conv2d_kernel" not in backward and "'o h w -> h w o')\n    v" not in backward.split("conv2d(")[0]
+        assert "conv2d_kernel" not in backward
 
 
 FUSIBLE = [catlearn.core.primitives.REGISTRY[n] for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape")]
@@ -162,8 +164,18 @@ def test_fusion_keeps_the_forward_pass_and_its_residuals(d, seed):
     from catlearn.semantics.lens import compile_split
     from catlearn.testing.strategies import points
 
-    forward = compile_split(d, "optic").forward
+    b = Builder()  # an affine layer before each input, so that every example has something to fuse
+    layers = []
+    for k, t in enumerate(d.dom):
+        x = b.input(t)
+        if t.rank:
+            n = TensorType("R", t.shape[-1:])
+            weight, bias = b.param(f"W{k}", TensorType("R", t.shape[-1:] * 2)), b.param(f"b{k}", n)
+            x = b.apply("add", [b.apply("matvec", [weight, x])[0], bias])[0]
+        layers.append(x)
+    forward = compile_split(b.finish(b.splice(d, layers) + layers), "optic").forward
     fused = fuse(forward)
+    assert [op.prim.name for op in fused.ops].count("affine") >= sum(t.rank > 0 for t in d.dom)
     rng = np.random.default_rng(seed)
     params = {p.name: rng.normal(size=tuple(forward.types[p.wire].shape)) for p in forward.params}
     xs = points(forward, seed)
@@ -191,5 +203,5 @@ def test_functional_call_and_parametrizations_replace_the_parameters(mode):
     out.sum().backward()
     assert all(t.grad is not None and torch.any(t.grad) for t in swapped.values())
     torch.nn.utils.parametrize.register_parametrization(m.dense, "W", torch.nn.Tanh())  # W is now tanh(W₀)
-    torch.testing.assert_close(m(x)[:, 0], (torch.relu(x @ torch.tanh(m.dense.parametrizations.W.original).T
-                                                      + m.dense.b) @ m.dense_1.W.T + m.dense_1.b)[:, 0])
+    hidden = torch.relu(x @ torch.tanh(m.dense.parametrizations.W.original).T + m.dense.b)
+    torch.testing.assert_close(m(x), hidden @ m.dense_1.W.T + m.dense_1.b)

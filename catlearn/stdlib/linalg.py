@@ -165,14 +165,14 @@ def _matmul_plan(spec: str, ranks: tuple[int, int]):
 class _Operand:
     """How one operand of a matmul plan is permuted and grouped into a (batch of) matrices."""
 
-    def __init__(self, perm: list[int], batch: int, first: int):
-        self.perm = perm if perm != sorted(perm) else None
-        self.batch, self.first = batch, first
-        self.grouped = first == 1 and len(perm) - batch - first == 1
+    def __init__(self, axes: list[int], batch: int, first: int):
+        self.axes, self.batch, self.first = axes, batch, first  # axes: batch, then the first group, then the second
+        self.permuted = axes != sorted(axes)
+        self.grouped = first == 1 and len(axes) - batch - first == 1
 
     def matrices(self, x):
-        if self.perm is not None:
-            x = x.permute(self.perm)
+        if self.permuted:
+            x = x.permute(self.axes)
         if self.grouped:
             return x
         shape, nb = x.shape, self.batch
@@ -190,10 +190,9 @@ def _einsum_torch(T, *xs, spec):
     out = T.matmul(left.matrices(a), right.matrices(b))
     if left.first == 1 and cols == 1:
         return out
-    perm_a, perm_b = left.perm or range(a.dim()), right.perm or range(b.dim())
     nb = left.batch
-    row_axes = [a.shape[k] for k in perm_a[nb:nb + left.first]]
-    col_axes = [b.shape[k] for k in perm_b[b.dim() - cols:]]
+    row_axes = [a.shape[k] for k in left.axes[nb:nb + left.first]]
+    col_axes = [b.shape[k] for k in right.axes[len(right.axes) - cols:]]
     return out.reshape((*out.shape[:nb], *row_axes, *col_axes))
 
 

@@ -134,8 +134,7 @@ class CatModule(nn.Module):
         self.source = generate(fuse(diagram), "forward")
         self._forward = compile_source(self.source, "forward")
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
-        self._passes: dict = {}  # rd mode: the inputs' batch axes -> _Passes, compiled on first use
-        self._by_shape: dict = {}  # rd mode: the inputs' shapes -> their _Passes
+        self._passes: dict = {}  # rd mode: the inputs' shapes -> their _Passes
 
     def _owner(self, name: str) -> nn.Module:
         module: nn.Module = self
@@ -148,8 +147,9 @@ class CatModule(nn.Module):
     def forward(self, *inputs):
         if len(inputs) != self._n_inputs:
             raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
-        params = [owner._parameters[leaf] if leaf in owner._parameters else getattr(owner, leaf)  # as swapped
-                  for owner, leaf in self._slots]  # by functional_call, or replaced by a parametrization
+        # functional_call swaps tensors into _parameters; a parametrization replaces the attribute
+        params = [owner._parameters[leaf] if leaf in owner._parameters else getattr(owner, leaf)
+                  for owner, leaf in self._slots]
         if not params and not inputs:  # a constant, made in the module's dtype
             outs = self._forward(torch.empty((), dtype=self.dtype))
         elif self.gradient == "rd":
@@ -170,32 +170,25 @@ class CatModule(nn.Module):
         return tuple(batches)
 
     def _layout(self, inputs) -> _Passes:
-        """The passes for inputs of these shapes (looked up by shape, first compiled by batch layout)."""
+        """The passes for inputs of these shapes, compiled for their batch axes on first use."""
         try:
             shapes = tuple([x.shape for x in inputs])
         except AttributeError:
             shapes = None
-        passes = self._by_shape.get(shapes)
+        passes = self._passes.get(shapes)
         if passes is None:
-            passes = self._passes_for(self._batches(inputs))
-            if len(self._by_shape) >= MAX_LAYOUTS:
-                del self._by_shape[next(iter(self._by_shape))]
-            self._by_shape[shapes] = passes
-        return passes
-
-    def _passes_for(self, batches: tuple) -> _Passes:
-        if batches not in self._passes:
-            if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest batch layout
+            passes = _Passes(batched(self.diagram, self._batches(inputs)), self.strategy)
+            if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest layout
                 del self._passes[next(iter(self._passes))]
-            self._passes[batches] = _Passes(batched(self.diagram, batches), self.strategy)
-        return self._passes[batches]
+            self._passes[shapes] = passes
+        return passes
 
     @property
     def code(self) -> str:
         """The generated Python source: the forward function, and in ``rd``
         mode the lens passes as compiled for a batch of 32 on every input."""
         if self.gradient == "rd":
-            passes = self._passes_for(((32,),) * self._n_inputs)
+            passes = _Passes(batched(self.diagram, ((32,),) * self._n_inputs), self.strategy)
             backward = generate(fuse(passes.split.backward), "backward_pass")
             return "\n\n".join([passes.forward_source, backward])
         return self.source
