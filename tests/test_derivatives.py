@@ -24,9 +24,10 @@ POSITIVE = {"log": [0], "sqrt": [0], "div": [1]}  # arguments that must be posit
 ZERO_RD = {"step", "sign", "eq"}  # derivative zero almost everywhere
 SMOOTH = [p for p in PRIMS if p.name in {
     "add", "mul", "sub", "neg", "square", "tanh", "sigmoid", "sin", "cos", "exp", "erf", "gelu", "softplus",
-    "matvec", "matmul", "dot", "outer", "transpose", "sum", "mean", "softmax", "log_softmax", "logsumexp",
-    "layernorm", "concat", "index", "broadcast", "flatten", "reshape", "rearrange", "einsum", "slice", "pad",
-    "embed", "sum_leading", "repeat_leading", "conv1d", "conv2d", "upsample2d", "avgpool2d"}]
+    "matvec", "matmul", "dot", "outer", "transpose", "sum", "mean", "softmax", "softmax_grad", "log_softmax",
+    "logsumexp", "layernorm", "layernorm_grad", "concat", "index", "broadcast", "flatten", "reshape", "rearrange",
+    "einsum", "slice", "pad", "embed", "sum_leading", "repeat_leading", "conv1d", "conv2d", "upsample2d",
+    "avgpool2d"}]
 TOL = dict(rtol=1e-9, atol=1e-10)
 
 

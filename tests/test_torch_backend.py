@@ -153,43 +153,71 @@ def test_rd_gradients_of_bundled_models_on_a_batch(path, name, shape):
         assert "conv2d_kernel" not in backward
 
 
-FUSIBLE = [catlearn.core.primitives.REGISTRY[n] for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape")]
+FUSIBLE = [catlearn.core.primitives.REGISTRY[n]
+           for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape", "conv2d", "channel_bias")]
 
 
 @settings(max_examples=40, deadline=None)
 @given(diagrams(FUSIBLE, max_ops=8, sizes=(2, 4)), st.integers(0, 2 ** 16))
 def test_fusion_keeps_the_forward_pass_and_its_residuals(d, seed):
-    """The torch fusions (affine boxes, pooling by its argmax) change no value of an optic's forward pass."""
+    """The torch fusions (affine boxes, convolutions with their bias, pooling
+    with its indices) give the values NumPy gives the unfused optic forward pass."""
+    from catlearn.backends.torch.codegen import compile_source, generate
     from catlearn.backends.torch.fuse import fuse
     from catlearn.semantics.lens import compile_split
     from catlearn.testing.strategies import points
 
-    b = Builder()  # an affine layer before each input, so that every example has something to fuse
+    b = Builder()  # a layer before each input (a convolution before images): every example has something to fuse
     layers = []
     for k, t in enumerate(d.dom):
         x = b.input(t)
-        if t.rank:
+        if t.rank == 3:
+            c = t.shape[0]
+            kernel, bias = b.param(f"K{k}", TensorType("R", (c, c, 3, 3))), b.param(f"b{k}", TensorType("R", (c,)))
+            x = b.apply("channel_bias", [b.apply("conv2d", [x, kernel], {"pad": 1})[0], bias])[0]
+        elif t.rank:
             n = TensorType("R", t.shape[-1:])
             weight, bias = b.param(f"W{k}", TensorType("R", t.shape[-1:] * 2)), b.param(f"b{k}", n)
             x = b.apply("add", [b.apply("matvec", [weight, x])[0], bias])[0]
         layers.append(x)
     forward = compile_split(b.finish(b.splice(d, layers) + layers), "optic").forward
+    fused = [op.prim.name for op in fuse(forward).ops]
+    assert fused.count("conv2d_bias") >= sum(t.rank == 3 for t in d.dom)
+    assert fused.count("affine") >= sum(t.rank not in (0, 3) for t in d.dom)
     fused = fuse(forward)
-    assert [op.prim.name for op in fused.ops].count("affine") >= sum(t.rank > 0 for t in d.dom)
     rng = np.random.default_rng(seed)
     params = {p.name: rng.normal(size=tuple(forward.types[p.wire].shape)) for p in forward.params}
     xs = points(forward, seed)
-    for a, b in zip(evaluate(forward, xs, params), evaluate(fused, xs, params)):
-        np.testing.assert_array_equal(a, b)
+    run = compile_source(generate(fused, "run"), "run")
+    args = [torch.as_tensor(params[p.name]) for p in forward.params] + [torch.as_tensor(x) for x in xs]
+    got = run(*(args or [torch.zeros((), dtype=torch.float64)]))  # a constant diagram takes a tensor to be like
+    for a, b in zip(got, evaluate(forward, xs, params)):
+        np.testing.assert_allclose(a.numpy(), b, **TOL)
 
 
-def test_the_bundled_models_fuse():
+@pytest.mark.parametrize("path, name, shape", [("models/digits_cnn.cat", "cnn", (64,)),
+                                               ("models/transformer_block.cat", "transformer", (10, 32))])
+def test_the_bundled_models_fuse_and_keep_their_values(path, name, shape):
+    d = catlearn.load(path)[name]
+    x = np.random.default_rng(0).normal(size=(3, *shape))
+    for mode in ("autograd", "rd"):
+        module = compile_module(d, mode, dtype=torch.float64)
+        want = evaluate(batched(d, ((3,),)), [x], values(module))[0]
+        np.testing.assert_allclose(module(torch.as_tensor(x)).detach().numpy(), want, **TOL)
+    code = compile_module(d, "rd").code
+    forward, backward = code.split("def backward_pass")
+    if name == "cnn":
+        assert forward.count("max_pool2d_with_indices") == forward.count("conv2d_bias") == 2
+        assert not any(f"cat.{box}(" in forward for box in ("maxpool2d", "argmax_pool2d", "channel_bias", "conv2d"))
+    else:
+        assert forward.count("native_layer_norm") == backward.count("layer_norm_backward") == 2
+        assert "layernorm" not in code  # neither the forward's boxes nor the backward's layernorm_grad
+
+
+def test_the_mlp_fuses_to_two_affine_boxes():
     from catlearn.backends.torch.fuse import fuse
 
-    mlp = [op.prim.name for op in fuse(catlearn.load("models/digits_mlp.cat")["mlp"]).ops]
-    assert mlp == ["affine", "relu", "affine"]
-    forward = compile_module(catlearn.load("models/digits_cnn.cat")["cnn"], "rd").code.split("def backward_pass")[0]
-    assert forward.count("argmax_pool2d") == forward.count("gather2d") == 2 and "maxpool2d" not in forward
+    assert [op.prim.name for op in fuse(MLP).ops] == ["affine", "relu", "affine"]
 
 
 @pytest.mark.parametrize("mode", ["autograd", "rd"])

@@ -88,7 +88,7 @@ def _feedback_rule(inputs, attrs):
 
 CONST = Primitive("const", None, "std.core", doc="a constant scalar", type_rule=lambda ins, a: ((TensorType(a["dtype"]),), 0),
                   polynomial=True, arity=0, glyph="c", rd=lambda g, ins, y, dy, **attrs: [],
-                  torch=lambda T, value, dtype, like=None: T.tensor(value, **placed(like)))
+                  torch=lambda T, value, dtype, like=None: T.full((), value, **placed(like)))
 FEEDBACK = Primitive("feedback", None, "std.core", doc="the delayed trace of its body", type_rule=_feedback_rule,
                      stateful=True, glyph="⟲")
 

@@ -52,6 +52,10 @@ class Primitive:
     ``rd(g, inputs, output, cotangent, **attrs)`` builds its reverse derivative
     ``R[f](x, dy)`` from other primitives with the :class:`~catlearn.core.builder.Emitter`
     `g`, returning one cotangent wire per input (None for zero).
+    ``torch_code(args, types, **attrs)`` may give the torch semantics as a
+    Python expression over ``T`` on arguments named `args` of exactly the
+    types `types` (batch axes included), for code generated for known shapes,
+    or None for a call to ``torch``.
     ``contract(g, inputs, lift, k, **attrs)`` builds the sum of a box lifted
     over `lift` batch axes over its `k` leading ones, without building the batch
     of outputs first (``Σ_b dy_b x_bᵀ`` as one contraction); None to sum after.
@@ -73,6 +77,7 @@ class Primitive:
     rd: Callable | None = None
     contract: Callable | None = None
     torch: Callable | None = None
+    torch_code: Callable | None = None
     sympy: Callable | None = None  # ``sympy(S, *scalars)`` with S the sympy module, for non-polynomial ones
     preserves_zero: str = ""  # "all": f(0, …, 0) = 0; "any": one zero input gives zero
 

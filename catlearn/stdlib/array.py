@@ -131,7 +131,9 @@ def _reshape_dagger(g, x, dy, shape, axes=1):
 
 @primitive("reshape", None, module=M, attrs={"shape": Attr("dims"), "axes": Attr("int", 1)},
            type_rule=_reshape_rule, polynomial=True, glyph="⤳", arity=1, dagger=_reshape_dagger,
-           torch=lambda T, x, shape, axes=1: x.reshape(tuple(x.shape[:x.dim() - axes]) + tuple(shape)))
+           torch=lambda T, x, shape, axes=1: x.reshape(tuple(x.shape[:x.dim() - axes]) + tuple(shape)),
+           torch_code=lambda args, types, shape, axes=1:
+               f"{args[0]}.reshape({types[0].shape[:types[0].rank - axes] + tuple(shape)})")
 def reshape(x, shape, axes=1):
     """the last `axes` axes reshaped to `shape`"""
     return x.reshape(x.shape[:x.ndim - axes] + tuple(shape))
@@ -183,7 +185,8 @@ def _rearrange_dagger(g, x, dy, spec):
 
 @primitive("rearrange", None, module=M, attrs={"spec": Attr("str", doc='e.g. "seq d -> d seq"')},
            type_rule=_rearrange_rule, polynomial=True, glyph="⇄", arity=1, dagger=_rearrange_dagger,
-           torch=lambda T, x, spec: x.permute(*_permutation(x.dim(), spec)))
+           torch=lambda T, x, spec: x.permute(*_permutation(x.dim(), spec)),
+           torch_code=lambda args, types, spec: f"{args[0]}.permute({_permutation(types[0].rank, spec)})")
 def rearrange(x, spec):
     """the last axes permuted by name"""
     return np.transpose(x, _permutation(x.ndim, spec))
@@ -244,6 +247,8 @@ def _sum_leading(x, axes, keep):
 @primitive("sum_leading", None, module=M, attrs={"axes": Attr("int"), "keep": Attr("int")}, type_rule=_leading_rule,
            polynomial=True, glyph="Σ…", arity=1,
            torch=lambda T, x, axes, keep: x.sum(dim=tuple(range(x.dim() - axes - keep, x.dim() - keep))) if axes else x,
+           torch_code=lambda args, types, axes, keep:
+               f"{args[0]}.sum({tuple(range(types[0].rank - axes - keep, types[0].rank - keep))})" if axes else args[0],
            dagger=lambda g, x, dy, axes, keep: g.repeat_leading(
                dy, shape=tuple(x.type.shape[x.type.rank - axes - keep:x.type.rank - keep]), keep=keep))
 def sum_leading(x, axes, keep):

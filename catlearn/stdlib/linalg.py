@@ -169,36 +169,105 @@ class _Operand:
         self.axes, self.batch, self.first = axes, batch, first  # axes: batch, then the first group, then the second
         self.permuted = axes != sorted(axes)
         self.grouped = first == 1 and len(axes) - batch - first == 1
+        second = len(axes) - batch - first
+        # the two groups swapped, each in order: grouped where they lie (a view), then transposed
+        self.swapped = self.permuted and axes == list(range(batch)) + list(range(batch + second, len(axes))) + \
+            list(range(batch, batch + second))
 
-    def matrices(self, x):
-        if self.permuted:
-            x = x.permute(self.axes)
-        if self.grouped:
-            return x
-        shape, nb = x.shape, self.batch
-        return x.reshape((*shape[:nb], prod(shape[nb:nb + self.first]), prod(shape[nb + self.first:])))
+    def steps(self, shape: tuple) -> tuple:
+        """``("permute", axes)``, ``("reshape", shape)`` and ``("mT",)`` steps that
+        make (a batch of) matrices of an operand of this shape."""
+        nb, first = self.batch, self.first
+        if self.swapped:
+            second = len(self.axes) - nb - first
+            grouped = (*shape[:nb], prod(shape[nb:nb + second]), prod(shape[nb + second:]))
+            return ((("reshape", grouped),) if grouped != shape else ()) + (("mT",),)
+        steps = (("permute", tuple(self.axes)),) if self.permuted else ()
+        if not self.grouped:
+            p = [shape[a] for a in self.axes]
+            steps += (("reshape", (*p[:nb], prod(p[nb:nb + first]), prod(p[nb + first:]))),)
+        return steps
+
+
+@lru_cache(maxsize=256)
+def _sum_plan(spec: str, rank: int) -> tuple | None:
+    """A one-operand einsum that keeps its axes in order as a sum over the
+    others: their positions, or None."""
+    ins, out = spec.replace(" ", "").split("->")
+    if "," in ins:
+        return None
+    letters = [str(k) for k in range(rank - len(ins))] + list(ins)
+    kept = [c for c in letters if c in out or c.isdigit()]
+    if "".join(c for c in kept if not c.isdigit()) != out:
+        return None
+    return tuple(k for k, c in enumerate(letters) if c not in kept)
+
+
+@lru_cache(maxsize=1024)
+def _matmul_steps(spec: str, shapes: tuple) -> tuple | None:
+    """``(swap, steps of the left operand, of the right, the product's shape or
+    None where it has it already)`` for a two-operand einsum on operands of
+    these shapes that is one ``matmul``; None where it is not one."""
+    plan = _matmul_plan(spec, tuple(len(s) for s in shapes))
+    if plan is None:
+        return None
+    swap, left, right, cols = plan
+    a, b = shapes[::-1] if swap else shapes
+    nb = left.batch
+    if nb == 0 and not left.permuted and len(left.axes) - left.first == 1 and right.axes == [0, 1]:
+        return swap, (), (), None  # a matrix on the right: matmul keeps the left's row axes
+    rows = tuple(a[k] for k in left.axes[nb:nb + left.first])
+    columns = tuple(b[k] for k in right.axes[len(right.axes) - cols:])
+    batch = tuple(np.broadcast_shapes(tuple(a[k] for k in left.axes[:nb]), tuple(b[k] for k in right.axes[:nb])))
+    out = None if left.first == 1 and cols == 1 else batch + rows + columns
+    return swap, left.steps(a), right.steps(b), out
+
+
+def _apply_steps(x, steps):
+    for step in steps:
+        x = x.mT if step[0] == "mT" else getattr(x, step[0])(step[1])
+    return x
+
+
+def _write_steps(x: str, steps) -> str:
+    return x + "".join(".mT" if step[0] == "mT" else f".{step[0]}({step[1]})" for step in steps)
 
 
 def _einsum_torch(T, *xs, spec):
     """``torch.einsum``, but one ``matmul`` where the contraction is one
-    (torch's einsum always goes through a batched product)."""
-    plan = _matmul_plan(spec, (xs[0].dim(), xs[1].dim())) if len(xs) == 2 else None
+    (torch's einsum always goes through a batched product), and one ``sum``
+    where it sums one operand's axes."""
+    if len(xs) == 1:
+        dims = _sum_plan(spec, xs[0].dim())
+        if dims is not None:
+            return xs[0].sum(dims) if dims else xs[0]
+    plan = _matmul_steps(spec, (tuple(xs[0].shape), tuple(xs[1].shape))) if len(xs) == 2 else None
     if plan is None:
         return T.einsum(_ellipsis(spec), *xs)
-    swap, left, right, cols = plan
+    swap, left, right, out = plan
     a, b = (xs[1], xs[0]) if swap else xs
-    out = T.matmul(left.matrices(a), right.matrices(b))
-    if left.first == 1 and cols == 1:
-        return out
-    nb = left.batch
-    row_axes = [a.shape[k] for k in left.axes[nb:nb + left.first]]
-    col_axes = [b.shape[k] for k in right.axes[len(right.axes) - cols:]]
-    return out.reshape((*out.shape[:nb], *row_axes, *col_axes))
+    product = T.matmul(_apply_steps(a, left), _apply_steps(b, right))
+    return product if out is None else product.reshape(out)
+
+
+def _einsum_code(args, types, spec):
+    """`_einsum_torch` written out for operands of these types."""
+    shapes = tuple(tuple(t.shape) for t in types)
+    if len(args) == 1:
+        dims = _sum_plan(spec, len(shapes[0]))
+        return None if dims is None else f"{args[0]}.sum({dims})" if dims else args[0]
+    plan = _matmul_steps(spec, shapes) if len(args) == 2 else None
+    if plan is None:
+        return None
+    swap, left, right, out = plan
+    a, b = args[::-1] if swap else args
+    product = f"T.matmul({_write_steps(a, left)}, {_write_steps(b, right)})"
+    return product if out is None else f"{product}.reshape({out})"
 
 
 @primitive("einsum", None, module=M, attrs={"spec": Attr("str", doc='e.g. "ij,jk->ik"')},
            type_rule=_einsum_rule, polynomial=True, glyph="Σ", arity=_einsum_arity, preserves_zero="any",
-           torch=_einsum_torch, rd=_einsum_rd, contract=_contract_batch)
+           torch=_einsum_torch, torch_code=_einsum_code, rd=_einsum_rd, contract=_contract_batch)
 def einsum(*xs, spec):
     """Σ over the letters missing from the output of the product of the inputs"""
     return np.einsum(_ellipsis(spec), *xs, optimize=True)

@@ -56,15 +56,33 @@ def softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def _softmax_rd(g, i, y, dy):
-    return [g.mul(y, g.sub(dy, g.broadcast(g.sum(g.mul(dy, y)), n=_n(y))))]
+def _softmax_grad_rd(g, i, z, dz):
+    """∂/∂y of y ⊙ (dy − ⟨y, dy⟩) is dz ⊙ (dy − ⟨y, dy⟩) − dy ⟨y, dz⟩; ∂/∂dy is the map itself (symmetric)."""
+    y, dy = i
+    n = _n(y)
+    centred = g.sub(dy, g.broadcast(g.sum(g.mul(y, dy)), n=n))
+    return [g.sub(g.mul(dz, centred), g.mul(dy, g.broadcast(g.sum(g.mul(y, dz)), n=n))), g.softmax_grad(y, dz)]
 
 
-@primitive("softmax", "R[n] -> R[n]", module=M, glyph="softmax", torch=lambda T, x: T.softmax(x, -1), rd=_softmax_rd)
+@primitive("softmax", "R[n] -> R[n]", module=M, glyph="softmax", torch=lambda T, x: T.softmax(x, -1),
+           rd=lambda g, i, y, dy: [g.softmax_grad(y, dy)])
 def softmax(x):
     """eˣ / Σ eˣ over the last axis"""
     e = np.exp(x - np.max(x, -1, keepdims=True))
     return e / np.sum(e, -1, keepdims=True)
+
+
+def _softmax_grad_torch(T, y, dy):
+    if y.shape != dy.shape:
+        y, dy = T.broadcast_tensors(y, dy)
+    return T._softmax_backward_data(dy, y, -1, y.dtype)
+
+
+@primitive("softmax_grad", "R[n] * R[n] -> R[n]", module=M, glyph="softmax′", preserves_zero="any",
+           torch=_softmax_grad_torch, rd=_softmax_grad_rd)
+def softmax_grad(y, dy):
+    """y ⊙ (dy − ⟨y, dy⟩): softmax's reverse derivative, given its output y"""
+    return y * (dy - np.sum(y * dy, -1, keepdims=True))
 
 
 @primitive("log_softmax", "R[n] -> R[n]", module=M, glyph="log softmax", torch=lambda T, x: T.log_softmax(x, -1),
@@ -83,21 +101,53 @@ def logsumexp(x):
     return (m + np.log(np.sum(np.exp(x - m), -1, keepdims=True)))[..., 0]
 
 
-def _layernorm_rd(g, i, y, dy, eps):
-    x, n = i[0], _n(i[0])
+def _layernorm_vjp(g, x, dy, eps):
+    """Jᵀ dy for J the Jacobian of layernorm at x, from arithmetic boxes:
+    (dy − mean dy − y mean(dy ⊙ y)) / √(var x + eps), y = layernorm(x)."""
+    n = _n(x)
+    y = g.layernorm(x, eps=eps)
     centred = g.sub(x, g.broadcast(g.mean(x), n=n))
     inv = g.broadcast(g.div(1.0, g.sqrt(g.add(g.mean(g.square(centred)), eps))), n=n)
     inner = g.sub(g.sub(dy, g.broadcast(g.mean(dy), n=n)), g.mul(y, g.broadcast(g.mean(g.mul(dy, y)), n=n)))
-    return [g.mul(inv, inner)]
+    return g.mul(inv, inner)
+
+
+def _layernorm_grad_rd(g, i, z, dz, eps):
+    """The reverse derivative of `_layernorm_vjp`'s diagram, spliced in."""
+    from ..core.builder import Builder, Emitter
+    from ..semantics.rdc import reverse
+
+    b = Builder()
+    x, dy = b.input(i[0].type), b.input(i[1].type)
+    vjp = b.finish([_layernorm_vjp(Emitter(b), x, dy, eps)])
+    return g.builder.splice(reverse(vjp), [*i, dz])
 
 
 @primitive("layernorm", "R[n] -> R[n]", module=M, attrs={"eps": Attr("float", 1e-5)}, glyph="LN",
-           torch=lambda T, x, eps=1e-5: T.nn.functional.layer_norm(x, (x.shape[-1],), eps=eps), rd=_layernorm_rd)
+           torch=lambda T, x, eps=1e-5: T.nn.functional.layer_norm(x, (x.shape[-1],), eps=eps),
+           rd=lambda g, i, y, dy, eps: [g.layernorm_grad(i[0], dy, eps=eps)])
 def layernorm(x, eps=1e-5):
     """(x − mean) / √(var + eps) over the last axis (no affine part)"""
     mu = np.mean(x, -1, keepdims=True)
     var = np.mean((x - mu) ** 2, -1, keepdims=True)
     return (x - mu) / np.sqrt(var + eps)
+
+
+def _layernorm_grad_torch(T, x, dy, eps=1e-5):
+    centred = x - x.mean(-1, keepdim=True)
+    inv = (centred.square().mean(-1, keepdim=True) + eps).rsqrt()
+    y = centred * inv
+    return inv * (dy - dy.mean(-1, keepdim=True) - y * (dy * y).mean(-1, keepdim=True))
+
+
+@primitive("layernorm_grad", "R[n] * R[n] -> R[n]", module=M, attrs={"eps": Attr("float", 1e-5)}, glyph="LN′",
+           preserves_zero="all", torch=_layernorm_grad_torch, rd=_layernorm_grad_rd)
+def layernorm_grad(x, dy, eps=1e-5):
+    """(dy − mean dy − y mean(dy ⊙ y)) / √(var x + eps), y = layernorm(x): layernorm's reverse derivative"""
+    mu = np.mean(x, -1, keepdims=True)
+    inv = 1.0 / np.sqrt(np.mean((x - mu) ** 2, -1, keepdims=True) + eps)
+    y = (x - mu) * inv
+    return inv * (dy - np.mean(dy, -1, keepdims=True) - y * np.mean(dy * y, -1, keepdims=True))
 
 
 def _positive_output(inputs, attrs, outs):
@@ -129,19 +179,22 @@ def _native(xp, x, w, dims) -> bool:
     return xp is not np and w.dim() == dims + 2 and x.dim() >= dims + 1
 
 
-def _batched(fn, x, dims):
-    """Apply a torch convolution to x with any leading batch axes."""
+def over_batch(fn, x, dims):
+    """Apply a torch convolution or pooling `fn` (one batch axis, channels, `dims`
+    spatial axes) to x with any leading batch axes; `fn` may return a tuple."""
     if x.dim() == dims + 2:  # one batch axis: torch's own
         return fn(x)
     lead = x.shape[:x.dim() - dims - 1]
     out = fn(x.reshape(-1, *x.shape[x.dim() - dims - 1:]))
+    if isinstance(out, tuple):
+        return tuple(o.reshape(*lead, *o.shape[1:]) for o in out)
     return out.reshape(*lead, *out.shape[1:])
 
 
 def _conv(xp, x, w, pad, dims):
     if _native(xp, x, w, dims):
         conv = xp.nn.functional.conv2d if dims == 2 else xp.nn.functional.conv1d
-        return _batched(lambda v: conv(v, w, padding=pad), x, dims)
+        return over_batch(lambda v: conv(v, w, padding=pad), x, dims)
     k = tuple(w.shape[-dims:])
     win = _windows(xp, _pad(xp, x, pad, dims), k)
     sp = "hw"[:dims] if dims == 2 else "l"
@@ -152,7 +205,7 @@ def _conv(xp, x, w, pad, dims):
 def _conv_transpose(xp, z, w, pad, dims):
     if _native(xp, z, w, dims):
         conv = xp.nn.functional.conv_transpose2d if dims == 2 else xp.nn.functional.conv_transpose1d
-        return _batched(lambda v: conv(v, w, padding=pad), z, dims)
+        return over_batch(lambda v: conv(v, w, padding=pad), z, dims)
     k = tuple(w.shape[-dims:])
     sp = tuple(z.shape[-dims:])
     total = None
@@ -225,7 +278,7 @@ _conv_family("conv2d", 2)
 
 @primitive("channel_bias", "R[c, h, w] * R[c] -> R[c, h, w]", module=M, glyph="+b", preserves_zero="all",
            torch=lambda T, x, b: x + b[..., None, None],
-           rd=lambda g, i, y, dy: [dy, g.sum(g.sum(dy))])
+           rd=lambda g, i, y, dy: [dy, g.einsum(dy, spec="chw->c")])
 def channel_bias(x, b):
     """b[c] added to every entry of channel c"""
     return x + np.asarray(b)[..., None, None]
@@ -248,7 +301,7 @@ def upsample2d(x, size=2):
 def _pool(xp, x, size, reduce):
     if xp is not np:
         pool = xp.nn.functional.max_pool2d if reduce == "max" else xp.nn.functional.avg_pool2d
-        return _batched(lambda v: pool(v, size), x, 2)
+        return over_batch(lambda v: pool(v, size), x, 2)
     *lead, c, h, w = x.shape
     blocks = x.reshape(*lead, c, h // size, size, w // size, size)
     return getattr(blocks, reduce)(axis=(-3, -1))
@@ -268,7 +321,7 @@ def maxpool2d(x, size=2):
 # gathered from by `gather2d`, each the other's adjoint.
 def _argmax_pool(xp, x, size):
     if xp is not np:
-        return _batched(lambda v: xp.nn.functional.max_pool2d(v, size, return_indices=True)[1], x, 2)
+        return over_batch(lambda v: xp.nn.functional.max_pool2d(v, size, return_indices=True)[1], x, 2)
     *lead, c, height, width = x.shape
     h, w = height // size, width // size
     blocks = x.reshape(*lead, c, h, size, w, size).swapaxes(-3, -2).reshape(*lead, c, h, w, size * size)

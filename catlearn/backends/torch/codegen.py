@@ -1,8 +1,9 @@
 """Code generation: a diagram as a flat Python function over torch.
 
-One line per box, in the diagram's order, each calling the primitive's torch
-semantics; boxes that make tensors from nothing are placed beside the first
-argument (``like=``).  No graph is walked at run time.
+One line per box, in the diagram's order, each calling the primitive's (or
+the fused kernel's) torch semantics; a box of several outputs unpacks them;
+boxes that make tensors from nothing are placed beside the first argument
+(``like=``).  No graph is walked at run time.
 
 >>> import catlearn
 >>> d = catlearn.loads("use std.nn\\nmodel f : R[3] -> R[2] = dense(3, 2) ; relu")["f"]
@@ -37,9 +38,15 @@ def _literal(value) -> str:
     return repr(value)
 
 
-def generate(d: Diagram, name: str = "forward") -> str:
+def _static(t) -> bool:
+    return all(isinstance(n, int) for n in t.shape)
+
+
+def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
     """Source of ``def name(parameters…, inputs…)`` returning a tuple of outputs
-    (``def name(like)`` for a constant diagram: its values take `like`'s dtype and device)."""
+    (``def name(like)`` for a constant diagram: its values take `like`'s dtype and device).
+    With `shapes`, the code is for inputs of exactly the diagram's types, and
+    boxes with a ``torch_code`` are written out inline."""
     names: dict[int, str] = {}
     args = []
     for p in d.params:
@@ -55,14 +62,19 @@ def generate(d: Diagram, name: str = "forward") -> str:
     for k, op in enumerate(d.ops):
         if op.prim is FEEDBACK or op.prim.stateful:
             raise CatError("feedback loops compile through the stateful pass (unrolling)", op.span)
-        if op.prim.torch is None or len(op.outputs) != 1:
+        if op.prim.torch is None:
             raise CatError(f"`{op.prim.name}` has no torch semantics", op.span)
-        call = [names[i] for i in op.inputs] + [f"{key}={_literal(v)}" for key, v in op.attrs]
-        if not op.inputs:
-            call.append(f"like={like}")
-        out = f"v{k}"
-        names[op.outputs[0]] = out
-        lines.append(f"    {out} = cat.{op.prim.name}(T, {', '.join(call)})")
+        outs = [f"v{k}"] if len(op.outputs) == 1 else [f"v{k}_{j}" for j in range(len(op.outputs))]
+        types = [d.types[i] for i in op.inputs]
+        code = (op.prim.torch_code([names[i] for i in op.inputs], types, **op.attr)
+                if shapes and op.prim.torch_code and all(map(_static, types)) else None)
+        if code is None:
+            call = [names[i] for i in op.inputs] + [f"{key}={_literal(v)}" for key, v in op.attrs]
+            if not op.inputs:
+                call.append(f"like={like}")
+            code = f"cat.{op.prim.name}(T, {', '.join(call)})"
+        names.update(zip(op.outputs, outs))
+        lines.append(f"    {', '.join(outs)} = {code}")
     lines.append(f"    return ({''.join(names[w] + ', ' for w in d.outputs)})".replace(", )", ",)"))
     return "\n".join(lines)
 
@@ -71,7 +83,9 @@ def compile_source(source: str, name: str):
     """The function `name` defined by generated `source`."""
     import torch
 
-    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch,
-                                                    **{n: p.torch for n, p in REGISTRY.items() if p.torch})}
+    from .fuse import KERNELS
+
+    boxes = {n: p.torch for n, p in (*REGISTRY.items(), *KERNELS.items()) if p.torch}
+    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, **boxes)}
     exec(compile(source, f"<catlearn:{name}>", "exec"), namespace)
     return namespace[name]

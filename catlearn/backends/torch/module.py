@@ -30,7 +30,7 @@ from ...core.types import TensorType
 from ...semantics.lens import compile_split
 from ..numpy.interpreter import init_params
 from .codegen import compile_source, generate
-from .fuse import fuse
+from .fuse import fuse, share_statistics
 
 GRADIENTS = ("autograd", "rd")
 MAX_LAYOUTS = 16  # rd mode keeps the passes of this many batch layouts
@@ -58,9 +58,10 @@ class _Passes:
     (what autograd does not need is not computed, nor kept for it)."""
 
     def __init__(self, d: Diagram, strategy: str):
-        self.split = compile_split(d, strategy)
+        split = compile_split(d, strategy)
         self.n_inputs, self.n_outputs, self.n_params = len(d.dom), len(d.cod), len(d.params)
-        self.forward_source = generate(fuse(self.split.forward), "forward_pass")
+        forward, self.backward_diagram = share_statistics(split.forward, split.backward, self.n_outputs)
+        self.forward_source = generate(fuse(forward), "forward_pass", shapes=True)
         self.forward = compile_source(self.forward_source, "forward_pass")
         self._backward: dict = {}
 
@@ -71,7 +72,7 @@ class _Passes:
         cotangents, and its results go to the positions `slots` of what
         ``torch.autograd.Function.backward`` returns."""
         if needs not in self._backward:
-            d = self.split.backward
+            d = self.backward_diagram
             residuals, cotangents = d.inputs[:len(d.inputs) - self.n_outputs], d.inputs[len(d.inputs) - self.n_outputs:]
             wanted = tuple(w for w, need in zip(d.outputs, needs) if need)
             pruned = dead_code_elimination(replace(d, outputs=wanted, _cache={}))
@@ -82,7 +83,8 @@ class _Passes:
             pruned = replace(pruned, params=params, inputs=kept + cotangents, _cache={})
             k = self.n_params
             slots = [1 + (k + j if j < self.n_inputs else j - self.n_inputs) for j, need in enumerate(needs) if need]
-            self._backward[needs] = (compile_source(generate(fuse(pruned), "backward_pass"), "backward_pass"),
+            source = generate(fuse(pruned), "backward_pass", shapes=True)
+            self._backward[needs] = (compile_source(source, "backward_pass"),
                                      [saved.index(w) for w in [p.wire for p in params] + list(kept)], slots)
         return self._backward[needs]
 
@@ -189,7 +191,7 @@ class CatModule(nn.Module):
         mode the lens passes as compiled for a batch of 32 on every input."""
         if self.gradient == "rd":
             passes = _Passes(batched(self.diagram, ((32,),) * self._n_inputs), self.strategy)
-            backward = generate(fuse(passes.split.backward), "backward_pass")
+            backward = generate(fuse(passes.backward_diagram), "backward_pass", shapes=True)
             return "\n\n".join([passes.forward_source, backward])
         return self.source
 
