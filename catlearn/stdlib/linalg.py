@@ -48,6 +48,8 @@ def matvec(w, x):
 @primitive("affine", "D[m, n] * D[n] * D[m] -> D[m]", module=M, polynomial=True, glyph="W·x+b", preserves_zero="all",
            torch=lambda T, w, x, b: T.nn.functional.linear(x, w, b) if w.dim() == 2 and b.dim() == 1
            else T.einsum("...mn,...n->...m", w, x) + b,
+           torch_code=lambda a, t: f"T.nn.functional.linear({a[1]}, {a[0]}, {a[2]})"
+           if t[0].rank == 2 and t[2].rank == 1 else None,
            rd=lambda g, i, y, dy: [g.outer(dy, i[1]), g.einsum(i[0], dy, spec="mn,m->n"), dy])
 def affine(w, x, b):
     """W x + b"""

@@ -15,21 +15,24 @@ M = "std.math"
 
 
 @primitive("add", "D * D -> D", module=M, polynomial=True, glyph="+", preserves_zero="all",
-           torch=lambda T, x, y: x + y, rd=lambda g, i, y, dy: [dy, dy])
+           torch=lambda T, x, y: x + y, torch_code=lambda a, t: f"{a[0]} + {a[1]}",
+           rd=lambda g, i, y, dy: [dy, dy])
 def add(x, y):
     """x ⊕ y, the semiring sum"""
     return x + y
 
 
 @primitive("mul", "D * D -> D", module=M, polynomial=True, glyph="×", preserves_zero="any",
-           torch=lambda T, x, y: x * y, rd=lambda g, i, y, dy: [g.mul(dy, i[1]), g.mul(dy, i[0])])
+           torch=lambda T, x, y: x * y, torch_code=lambda a, t: f"{a[0]} * {a[1]}",
+           rd=lambda g, i, y, dy: [g.mul(dy, i[1]), g.mul(dy, i[0])])
 def mul(x, y):
     """x ⊗ y, the semiring product"""
     return x * y
 
 
 @primitive("sub", "D * D -> D", module=M, dtypes="ring", polynomial=True, glyph="−", preserves_zero="all",
-           torch=lambda T, x, y: x - y, rd=lambda g, i, y, dy: [dy, g.neg(dy)])
+           torch=lambda T, x, y: x - y, torch_code=lambda a, t: f"{a[0]} - {a[1]}",
+           rd=lambda g, i, y, dy: [dy, g.neg(dy)])
 def sub(x, y):
     """x − y"""
     return x - y

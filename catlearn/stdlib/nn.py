@@ -19,6 +19,7 @@ def _n(w):
 
 
 @primitive("relu", "R -> R", module=M, glyph="ReLU", preserves_zero="all", torch=lambda T, x: T.relu(x),
+           torch_code=lambda a, t: f"T.relu({a[0]})",
            rd=lambda g, i, y, dy: [g.relu_grad(y, dy)])
 def relu(x):
     """max(x, 0)"""
@@ -27,6 +28,7 @@ def relu(x):
 
 @primitive("relu_grad", "R * R -> R", module=M, glyph="ReLU′", preserves_zero="any",
            torch=lambda T, y, dy: T.ops.aten.threshold_backward(dy, y, 0),
+           torch_code=lambda a, t: f"T.ops.aten.threshold_backward({a[1]}, {a[0]}, 0)",
            rd=lambda g, i, z, dz: [None, g.relu_grad(i[0], dz)])
 def relu_grad(y, dy):
     """dy where y > 0, else 0: ReLU's reverse derivative, given its output y"""
@@ -244,6 +246,15 @@ def _kernel_over_batch(name: str, dims: int):
     return contract
 
 
+def _conv_code(function: str, dims: int):
+    """The torch call written out where the input has one batch axis and the kernel none."""
+    def code(args, types, pad=0):
+        if types[0].rank != dims + 2 or types[1].rank != dims + 2:
+            return None
+        return f"T.nn.functional.{function}({args[0]}, {args[1]}, padding={pad})"
+    return code
+
+
 def _conv_family(name: str, dims: int):
     """Register `name`, `name_transpose` and `name_kernel` for `dims`-d convolution."""
     sp, ks, big = (("h", "w"), ("kh", "kw"), ("H", "W")) if dims == 2 else (("l",), ("k",), ("L",))
@@ -254,13 +265,14 @@ def _conv_family(name: str, dims: int):
     opts = dict(module=M, attrs=attrs, preserves_zero="any", glyph="conv")
 
     primitive(name, f"R[c, {', '.join(sp)}] * R[o, c, {', '.join(ks)}] -> R[o, {outs}]", check=_positive_output,
-              torch=lambda T, x, w, pad=0: _conv(T, x, w, pad, dims),
+              torch=lambda T, x, w, pad=0: _conv(T, x, w, pad, dims), torch_code=_conv_code(name, dims),
               rd=lambda g, i, y, dy, pad=0: [g.apply_named(f"{name}_transpose", dy, i[1], pad=pad),
                                              g.apply_named(f"{name}_kernel", i[0], dy, pad=pad)],
               doc=f"cross-correlation of a channels × {' × '.join(sp)} input with an o × c × {' × '.join(ks)} kernel "
                   f"(stride 1, `pad` zeros each side)", **opts)(lambda x, w, pad=0: _conv(np, x, w, pad, dims))
     primitive(f"{name}_transpose", f"R[o, {', '.join(big)}] * R[o, c, {', '.join(ks)}] -> R[c, {grown}]",
               check=_positive_output, torch=lambda T, z, w, pad=0: _conv_transpose(T, z, w, pad, dims),
+              torch_code=_conv_code(f"conv_transpose{dims}d", dims),
               rd=lambda g, i, y, dy, pad=0: [g.apply_named(name, dy, i[1], pad=pad),
                                              g.apply_named(f"{name}_kernel", dy, i[0], pad=pad)],
               doc=f"the adjoint of {name} in its input", **opts)(lambda z, w, pad=0: _conv_transpose(np, z, w, pad, dims))
@@ -364,8 +376,20 @@ def argmax_pool2d(x, size=2):
     return _argmax_pool(np, x, size)
 
 
+def _unpool_code(args, types, size=2):
+    """`_unpool` written out where the cotangent and the indices have one shape."""
+    (dy, idx), shape = args, tuple(types[0].shape)
+    if shape != tuple(types[1].shape):
+        return None
+    *lead, h, w = shape
+    planes = (*lead, h * w)
+    return (f"{dy}.new_zeros({(*lead, h * w * size * size)}).scatter_(-1, {idx}.reshape({planes}), "
+            f"{dy}.reshape({planes})).reshape({(*lead, h * size, w * size)})")
+
+
 @primitive("unpool2d", "R[c, h, w] * Z[c, h, w] -> R[c, size*h, size*w]", module=M, attrs={"size": Attr("dim", 2)},
            glyph="unpool", preserves_zero="any", torch=lambda T, dy, idx, size=2: _unpool(T, dy, idx, size),
+           torch_code=_unpool_code,
            rd=lambda g, i, y, dz, size=2: [g.gather2d(dz, i[1], size=size), None])
 def unpool2d(dy, idx, size=2):
     """each entry put at its index in a plane of zeros (the adjoint of gather2d)"""

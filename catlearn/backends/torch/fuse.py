@@ -4,12 +4,19 @@
   by nothing else, becomes ``affine(W, x, b)`` (``F.linear``: one ``addmm``).
 * ``channel_bias(conv2d(x, K), b)``, likewise, becomes the kernel
   ``conv2d_bias(x, K, b)``: one convolution with a bias.
+* A kernel gradient summed over a batch axis, which the reverse derivative
+  writes as a convolution with the batch as channels between rearrangements,
+  becomes the kernel ``conv2d_weight_grad``: torch's own kernel gradient.
+  Beside the input gradient ``conv2d_transpose`` (and the bias gradient) of
+  the same cotangent, the three become one kernel, ``conv2d_backward``.
 * ``maxpool2d(x)`` beside ``argmax_pool2d(x)`` (a reverse derivative's
   residual) becomes the kernel ``max_pool2d_with_indices(x)``, with both as
   its two outputs: one pooling finds where the maxima are and what they are.
 
-Across the two passes of a lens or optic (:func:`share_statistics`), a
-``layernorm`` of the forward pass whose input the backward pass's
+Across the two passes of a lens or optic (:func:`fuse_split`), a residual
+that is a rearrangement is rearranged in the backward pass instead (the
+fusion of kernel gradients finds it there and reads the tensor as it was),
+and a ``layernorm`` of the forward pass whose input the backward pass's
 ``layernorm_grad`` reads becomes the kernel ``native_layer_norm``, which also
 gives the mean and 1/σ; they become two more residuals, and the backward pass's
 ``layer_norm_backward`` kernel reads them instead of computing them again.
@@ -26,32 +33,72 @@ code generated for torch changes.
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import Callable
 
 from ...core.diagram import Diagram, Op
+from ...core.passes import dead_code_elimination
 from ...core.primitives import REGISTRY, Primitive
 from ...core.types import TensorType
 from ...stdlib.nn import over_batch
 
 
-def _kernel(name: str, doc: str, torch: Callable) -> Primitive:
-    return Primitive(name, None, "torch", doc=doc, torch=torch)
+def _kernel(name: str, doc: str, torch: Callable, code: Callable | None = None) -> Primitive:
+    return Primitive(name, None, "torch", doc=doc, torch=torch, torch_code=code)
 
 
-def _layer_norm_backward(T, x, dy, mean, rstd, eps=1e-5):
-    """(A reverse derivative's cotangent has its primal's shape: x and dy agree.)"""
-    return T.ops.aten.native_layer_norm_backward(dy, x, x.shape[-1:], mean, rstd, None, None, (True, False, False))[0]
+def _images(function: str) -> Callable:
+    """Code calling a torch function of images (one batch axis, channels, height, width) as it is."""
+    def code(args, types, **attrs):
+        if types[0].rank != 4:
+            return None
+        return f"T.nn.functional.{function.format(*args, **attrs)}"
+    return code
+
+
+_WEIGHT_GRAD = ("T.ops.aten.convolution_backward({1}, {0}, {1}.new_empty(()).expand({shape}), None, "
+                "(1, 1), ({pad}, {pad}), (1, 1), False, (0, 0), 1, (False, True, False))[1]")  # the weight: its shape
+_BACKWARD = ("T.ops.aten.convolution_backward({1}, {0}, {2}, {bias_sizes}, (1, 1), ({pad}, {pad}), "
+             "(1, 1), False, (0, 0), 1, (True, True, {bias})){outputs}")
+_LN_BACKWARD = ("T.ops.aten.native_layer_norm_backward({1}, {0}, {0}.shape[-1:], {2}, {3}, None, None, "
+                "(True, False, False))[0]")  # (a reverse derivative's cotangent has its primal's shape: x, dy agree)
+
+
+def _backward_format(args, pad=0, bias=False) -> str:
+    return _BACKWARD.format(*args, pad=pad, bias=bias, bias_sizes=f"{args[2]}.shape[:1]" if bias else None,
+                            outputs="" if bias else "[:2]")
+
+
+@lru_cache(maxsize=256)
+def _function(source: str, n: int) -> Callable:
+    names = ", ".join(f"x{k}" for k in range(n))
+    return eval(f"lambda T, {names}: {source}")
+
+
+def _written(name: str, doc: str, code: Callable) -> Primitive:
+    """A kernel given by its code, ``code(args, **attrs)``, for any shapes."""
+    return _kernel(name, doc, lambda T, *xs, **attrs: _function(code([f"x{k}" for k in range(len(xs))], **attrs),
+                                                                len(xs))(T, *xs),
+                   lambda args, types, **attrs: code(args, **attrs))
 
 
 KERNELS = {k.name: k for k in (
     _kernel("conv2d_bias", "channel_bias(conv2d(x, K, pad), b)",
-            lambda T, x, w, b, pad=0: over_batch(lambda v: T.nn.functional.conv2d(v, w, b, padding=pad), x, 2)),
+            lambda T, x, w, b, pad=0: over_batch(lambda v: T.nn.functional.conv2d(v, w, b, padding=pad), x, 2),
+            _images("conv2d({0}, {1}, {2}, padding={pad})")),
     _kernel("max_pool2d_with_indices", "(maxpool2d(x, size), argmax_pool2d(x, size))",
-            lambda T, x, size=2: over_batch(lambda v: T.nn.functional.max_pool2d(v, size, return_indices=True), x, 2)),
+            lambda T, x, size=2: over_batch(lambda v: T.nn.functional.max_pool2d(v, size, return_indices=True), x, 2),
+            _images("max_pool2d({0}, {size}, return_indices=True)")),
+    _written("conv2d_weight_grad", "Σ_b conv2d_kernel(x_b, z_b, pad), a kernel of this shape",
+             lambda args, **attrs: _WEIGHT_GRAD.format(*args, **attrs)),
+    _written("conv2d_backward", "(conv2d_transpose(z, K, pad), conv2d_weight_grad(x, z, pad)"
+             "[, the bias gradient Σ z over all but the channel axis])", _backward_format),
     _kernel("native_layer_norm", "(layernorm(x, eps), the mean of x, 1/√(var x + eps)), the last two with a unit axis",
-            lambda T, x, eps=1e-5: T.ops.aten.native_layer_norm(x, x.shape[-1:], None, None, eps)),
-    _kernel("layer_norm_backward", "layernorm_grad(x, dy, eps), given native_layer_norm's statistics of x",
-            _layer_norm_backward),
+            lambda T, x, eps=1e-5: T.ops.aten.native_layer_norm(x, x.shape[-1:], None, None, eps),
+            lambda args, types, eps=1e-5: f"T.ops.aten.native_layer_norm({args[0]}, {types[0].shape[-1:]}, None, None, "
+                                          f"{eps})"),
+    _written("layer_norm_backward", "layernorm_grad(x, dy, eps), given native_layer_norm's statistics of x",
+             lambda args, eps=1e-5: _LN_BACKWARD.format(*args)),
 )}
 
 
@@ -94,21 +141,43 @@ def _conv_bias(d: Diagram) -> Diagram:
     return _absorb(d, "channel_bias", "conv2d", make)
 
 
-def _pooling(d: Diagram) -> Diagram:
-    argmax: dict = {}
+def _weight_grad(d: Diagram) -> Diagram:
+    uses = Counter(i for op in d.ops for i in op.inputs) + Counter(d.outputs)
+    producer = {o: op for op in d.ops for o in op.outputs}
+
+    def single(w: int, name: str, spec: str | None = None) -> Op | None:
+        op = producer.get(w)
+        if op is None or uses[w] != 1 or op.prim.name != name or (spec and op.attr["spec"] != spec):
+            return None
+        return op
+    absorbed: set[int] = set()
+    replaced: dict[int, Op] = {}
     for op in d.ops:
-        if op.prim.name == "argmax_pool2d":
-            argmax.setdefault((op.inputs, op.attrs), op)
-    pairs: dict = {}  # (input, attributes) -> (maxpool2d, argmax_pool2d) on it
-    for op in d.ops:
-        key = (op.inputs, op.attrs)
-        if op.prim.name == "maxpool2d" and key in argmax and key not in pairs:
-            pairs[key] = (op, argmax[key])
-    fused: dict[int, Op] = {}  # both boxes of a pair -> the kernel, placed where the first of them was
-    for pool, where in pairs.values():
-        kernel = Op(KERNELS["max_pool2d_with_indices"], pool.attrs, pool.inputs, pool.outputs + where.outputs,
-                    pool.lift, pool.scope, pool.span)
-        fused[id(pool)] = fused[id(where)] = kernel
+        if op.prim.name != "rearrange" or op.attr["spec"] != "c o h w -> o c h w":
+            continue
+        conv = single(op.inputs[0], "conv2d")
+        flips = conv and (single(conv.inputs[0], "rearrange", "b c h w -> c b h w"),
+                          single(conv.inputs[1], "rearrange", "b o h w -> o b h w"))
+        if flips and all(flips) and all(d.types[f.inputs[0]].rank == 4 for f in flips):
+            absorbed |= {id(conv), *map(id, flips)}
+            attrs = conv.attrs + (("shape", tuple(d.types[op.outputs[0]].shape)),)
+            replaced[id(op)] = Op(KERNELS["conv2d_weight_grad"], attrs, tuple(f.inputs[0] for f in flips), op.outputs,
+                                  0, op.scope, op.span)
+    ops = tuple(replaced.get(id(op), op) for op in d.ops if id(op) not in absorbed)
+    return Diagram(d.types, ops, d.inputs, d.outputs, d.params, d.name)
+
+
+def _merge(d: Diagram, groups: list[tuple[list[Op], Op]]) -> Diagram:
+    """Each group's boxes replaced by its kernel, of all their outputs, placed
+    where the first of them was (a group whose kernel would read a wire made
+    later stays as it is)."""
+    position = {id(op): k for k, op in enumerate(d.ops)}
+    made = {o: k for k, op in enumerate(d.ops) for o in op.outputs}
+    fused: dict[int, Op] = {}
+    for members, kernel in groups:
+        first = min(position[id(op)] for op in members)
+        if all(made.get(i, -1) < first for i in kernel.inputs) and not any(id(op) in fused for op in members):
+            fused.update((id(op), kernel) for op in members)
     ops, placed = [], set()
     for op in d.ops:
         kernel = fused.get(id(op), op)
@@ -118,9 +187,73 @@ def _pooling(d: Diagram) -> Diagram:
     return Diagram(d.types, tuple(ops), d.inputs, d.outputs, d.params, d.name)
 
 
-def share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
-    """``(forward, backward)`` of a split whose model has `n_outputs` outputs, the
-    layer norms' statistics computed once (see the module docstring)."""
+def _pooling(d: Diagram) -> Diagram:
+    argmax: dict = {}
+    for op in d.ops:
+        if op.prim.name == "argmax_pool2d":
+            argmax.setdefault((op.inputs, op.attrs), op)
+    groups = []
+    for op in d.ops:
+        where = argmax.pop((op.inputs, op.attrs), None) if op.prim.name == "maxpool2d" else None
+        if where is not None:
+            groups.append(([op, where], Op(KERNELS["max_pool2d_with_indices"], op.attrs, op.inputs,
+                                           op.outputs + where.outputs, op.lift, op.scope, op.span)))
+    return _merge(d, groups)
+
+
+def _conv_backward(d: Diagram) -> Diagram:
+    weight_grads = {(op.inputs[1], op.attr["pad"]): op for op in d.ops if op.prim.name == "conv2d_weight_grad"}
+    bias_grads = {op.inputs[0]: op for op in d.ops if op.prim.name == "einsum" and op.attr["spec"] == "achw->c"}
+    groups = []
+    for op in d.ops:
+        if op.prim.name != "conv2d_transpose" or d.types[op.inputs[1]].rank != 4:
+            continue
+        z, kernel = op.inputs
+        found = weight_grads.pop((z, op.attr["pad"]), None)
+        if found is None:
+            continue
+        bias = bias_grads.pop(z, None)
+        members = [op, found] + ([bias] if bias else [])
+        groups.append((members, Op(KERNELS["conv2d_backward"], op.attrs + (("bias", bias is not None),),
+                                   (found.inputs[0], z, kernel), tuple(o for m in members for o in m.outputs),
+                                   0, op.scope, op.span)))
+    return _merge(d, groups)
+
+
+def fuse_split(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
+    """``(forward, backward)`` of a split whose model has `n_outputs` outputs,
+    rearranged residuals rearranged in the backward pass instead (where the
+    fusions of kernel gradients find them), the layer norms' statistics
+    computed once (see the module docstring)."""
+    return _share_statistics(*_late_rearrangements(forward, backward, n_outputs), n_outputs)
+
+
+def _late_rearrangements(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
+    n_kept = len(backward.inputs) - n_outputs
+    producer = {o: op for op in forward.ops for o in op.outputs}
+    types = list(backward.types)
+    kept: dict[int, int] = {}  # the forward's residuals -> the backward's wires for them
+    moved = []
+    for f, b in zip(forward.outputs[n_outputs:], backward.inputs[:n_kept]):
+        op = producer.get(f)
+        if op is None or op.prim.name != "rearrange":
+            kept.setdefault(f, b)
+            continue
+        source = op.inputs[0]
+        if source not in kept:
+            types.append(forward.types[source])
+            kept[source] = len(types) - 1
+        moved.append(Op(op.prim, op.attrs, (kept[source],), (b,), op.lift, op.scope, op.span))
+    if not moved:
+        return forward, backward
+    forward = dead_code_elimination(Diagram(forward.types, forward.ops, forward.inputs,
+                                            forward.outputs[:n_outputs] + tuple(kept), forward.params, forward.name))
+    backward = Diagram(tuple(types), tuple(moved) + backward.ops, tuple(kept.values()) + backward.inputs[n_kept:],
+                       backward.outputs, backward.params, backward.name)
+    return forward, backward
+
+
+def _share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
     n_kept = len(backward.inputs) - n_outputs
     source = dict(zip(backward.inputs[:n_kept], forward.outputs[n_outputs:]))  # residual: backward wire -> forward
     norms = {(op.inputs[0], op.attrs): op for op in forward.ops if op.prim.name == "layernorm"}
@@ -154,4 +287,4 @@ def share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tup
 
 def fuse(d: Diagram) -> Diagram:
     """The same morphism in fewer torch kernels (see the module docstring)."""
-    return _pooling(_conv_bias(_affine(d)))
+    return _pooling(_conv_backward(_weight_grad(_conv_bias(_affine(d)))))

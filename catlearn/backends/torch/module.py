@@ -30,7 +30,7 @@ from ...core.types import TensorType
 from ...semantics.lens import compile_split
 from ..numpy.interpreter import init_params
 from .codegen import compile_source, generate
-from .fuse import fuse, share_statistics
+from .fuse import fuse, fuse_split
 
 GRADIENTS = ("autograd", "rd")
 MAX_LAYOUTS = 16  # rd mode keeps the passes of this many batch layouts
@@ -60,8 +60,9 @@ class _Passes:
     def __init__(self, d: Diagram, strategy: str):
         split = compile_split(d, strategy)
         self.n_inputs, self.n_outputs, self.n_params = len(d.dom), len(d.cod), len(d.params)
-        forward, self.backward_diagram = share_statistics(split.forward, split.backward, self.n_outputs)
-        self.forward_source = generate(fuse(forward), "forward_pass", shapes=True)
+        forward, self.backward_diagram = fuse_split(split.forward, split.backward, self.n_outputs)
+        self.forward_diagram = fuse(forward)
+        self.forward_source = generate(self.forward_diagram, "forward_pass", shapes=True)
         self.forward = compile_source(self.forward_source, "forward_pass")
         self._backward: dict = {}
 
@@ -155,7 +156,11 @@ class CatModule(nn.Module):
         if not params and not inputs:  # a constant, made in the module's dtype
             outs = self._forward(torch.empty((), dtype=self.dtype))
         elif self.gradient == "rd":
-            outs = _Reverse.apply(self._layout(inputs), *params, *inputs)
+            try:
+                passes = self._passes[tuple([x.shape for x in inputs])]
+            except (KeyError, AttributeError):
+                passes = self._layout(inputs)
+            outs = _Reverse.apply(passes, *params, *inputs)
         else:
             outs = self._forward(*params, *inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -172,17 +177,12 @@ class CatModule(nn.Module):
         return tuple(batches)
 
     def _layout(self, inputs) -> _Passes:
-        """The passes for inputs of these shapes, compiled for their batch axes on first use."""
-        try:
-            shapes = tuple([x.shape for x in inputs])
-        except AttributeError:
-            shapes = None
-        passes = self._passes.get(shapes)
-        if passes is None:
-            passes = _Passes(batched(self.diagram, self._batches(inputs)), self.strategy)
-            if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest layout
-                del self._passes[next(iter(self._passes))]
-            self._passes[shapes] = passes
+        """The passes for inputs of these shapes, compiled for their batch axes
+        (on first use; ``forward`` looks them up itself first)."""
+        passes = _Passes(batched(self.diagram, self._batches(inputs)), self.strategy)
+        if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest layout
+            del self._passes[next(iter(self._passes))]
+        self._passes[tuple([x.shape for x in inputs])] = passes
         return passes
 
     @property
