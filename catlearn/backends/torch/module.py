@@ -72,6 +72,11 @@ class _Passes:
         parameters and residuals numbered `reads`, then the outputs'
         cotangents, and its results go to the positions `slots` of what
         ``torch.autograd.Function.backward`` returns."""
+        found = self._backward.get(needs)
+        return found if found is not None else self._compile_backward(needs)
+
+    @torch.compiler.disable  # generating code is not for torch.compile to trace
+    def _compile_backward(self, needs: tuple) -> tuple:
         if needs not in self._backward:
             d = self.backward_diagram
             residuals, cotangents = d.inputs[:len(d.inputs) - self.n_outputs], d.inputs[len(d.inputs) - self.n_outputs:]
@@ -176,6 +181,7 @@ class CatModule(nn.Module):
             batches.append(tuple(x.shape[:k]))
         return tuple(batches)
 
+    @torch.compiler.disable  # generating code is not for torch.compile to trace
     def _layout(self, inputs) -> _Passes:
         """The passes for inputs of these shapes, compiled for their batch axes
         (on first use; ``forward`` looks them up itself first)."""
