@@ -108,9 +108,11 @@ def checked(function, model: nn.Module, shape, device) -> nn.Module:
     """`model` through `function`, its gradients first checked against torch's own."""
     mirror = _Function(function, model).to(device)
     x = torch.randn(4, *shape, device=device)
+    model.zero_grad()
     torch.autograd.backward([model(x).square().sum(), mirror(x).square().sum()])
     for a, b in zip(model.parameters(), mirror.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-5)
+    model.zero_grad()
     return mirror
 
 

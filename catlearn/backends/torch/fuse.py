@@ -56,7 +56,7 @@ def _images(function: str) -> Callable:
     return code
 
 
-_WEIGHT_GRAD = ("T.ops.aten.convolution_backward({1}, {0}, {1}.new_empty(()).expand({shape}), None, "
+_WEIGHT_GRAD = ("T.ops.aten.convolution_backward({1}, {0}, {1}.new_empty({shape}), None, "
                 "(1, 1), ({pad}, {pad}), (1, 1), False, (0, 0), 1, (False, True, False))[1]")  # the weight: its shape
 _BACKWARD = ("T.ops.aten.convolution_backward({1}, {0}, {2}, {bias_sizes}, (1, 1), ({pad}, {pad}), "
              "(1, 1), False, (0, 0), 1, (True, True, {bias})){outputs}")
