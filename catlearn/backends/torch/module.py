@@ -77,21 +77,20 @@ class _Passes:
 
     @torch.compiler.disable  # generating code is not for torch.compile to trace
     def _compile_backward(self, needs: tuple) -> tuple:
-        if needs not in self._backward:
-            d = self.backward_diagram
-            residuals, cotangents = d.inputs[:len(d.inputs) - self.n_outputs], d.inputs[len(d.inputs) - self.n_outputs:]
-            wanted = tuple(w for w, need in zip(d.outputs, needs) if need)
-            pruned = dead_code_elimination(replace(d, outputs=wanted, _cache={}))
-            read = {i for op in pruned.ops for i in op.inputs} | set(wanted)
-            params = tuple(p for p in d.params if p.wire in read)
-            kept = tuple(w for w in residuals if w in read)
-            saved = [p.wire for p in d.params] + list(residuals)
-            pruned = replace(pruned, params=params, inputs=kept + cotangents, _cache={})
-            k = self.n_params
-            slots = [1 + (k + j if j < self.n_inputs else j - self.n_inputs) for j, need in enumerate(needs) if need]
-            source = generate(fuse(pruned), "backward_pass", shapes=True)
-            self._backward[needs] = (compile_source(source, "backward_pass"),
-                                     [saved.index(w) for w in [p.wire for p in params] + list(kept)], slots)
+        d = self.backward_diagram
+        residuals, cotangents = d.inputs[:len(d.inputs) - self.n_outputs], d.inputs[len(d.inputs) - self.n_outputs:]
+        wanted = tuple(w for w, need in zip(d.outputs, needs) if need)
+        pruned = dead_code_elimination(replace(d, outputs=wanted, _cache={}))
+        read = {i for op in pruned.ops for i in op.inputs} | set(wanted)
+        params = tuple(p for p in d.params if p.wire in read)
+        kept = tuple(w for w in residuals if w in read)
+        saved = [p.wire for p in d.params] + list(residuals)
+        pruned = replace(pruned, params=params, inputs=kept + cotangents, _cache={})
+        k = self.n_params
+        slots = [1 + (k + j if j < self.n_inputs else j - self.n_inputs) for j, need in enumerate(needs) if need]
+        source = generate(fuse(pruned), "backward_pass", shapes=True)
+        self._backward[needs] = (compile_source(source, "backward_pass"),
+                                 [saved.index(w) for w in [p.wire for p in params] + list(kept)], slots)
         return self._backward[needs]
 
 
