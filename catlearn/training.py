@@ -217,30 +217,33 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
         x = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
         y = torch.as_tensor(data.y_train, device=device)
         loss_name = learner.loss[0]
-        for epoch in range(start, epochs):
-            order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
-            batches = range(0, len(x) - batch + 1, batch)
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
-                       disable=None) if show else batches
-            total = torch.zeros((), device=device)
-            for step, start_row in enumerate(bar, 1):
-                rows = shard(order[start_row:start_row + batch], world)
-                optimizer.zero_grad()
-                loss = _loss(loss_name, model(x[rows]), y[rows])
-                mean = _global_mean(loss.detach(), world)
-                if not torch.isfinite(mean):
-                    raise _nonfinite_error(mean.item(), epoch, learner, module, x[rows], world)
-                loss.backward()
-                optimizer.step()
-                total += mean
-                if show and not bar.disable:
-                    bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
-            history.loss.append(total.item() / max(len(batches), 1))
-            history.accuracy.append(accuracy(module, data.x_val, data.y_val))
-            if world.main:
-                save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
-                log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
-                    f"{history.accuracy[-1]:.4f}")
+        try:
+            for epoch in range(start, epochs):
+                order = torch.as_tensor(np.random.default_rng([seed, epoch]).permutation(len(x)), device=device)
+                batches = range(0, len(x) - batch + 1, batch)
+                bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
+                           disable=None) if show else batches
+                total = torch.zeros((), device=device)
+                for step, start_row in enumerate(bar, 1):
+                    rows = shard(order[start_row:start_row + batch], world)
+                    optimizer.zero_grad()
+                    loss = _loss(loss_name, model(x[rows]), y[rows])
+                    mean = _global_mean(loss.detach(), world)
+                    if not torch.isfinite(mean):
+                        raise _nonfinite_error(mean.item(), epoch, learner, module, x[rows], world)
+                    loss.backward()
+                    optimizer.step()
+                    total += mean
+                    if show and not bar.disable:
+                        bar.set_postfix(loss=f"{total.item() / step:.4f}", refresh=False)
+                history.loss.append(total.item() / max(len(batches), 1))
+                history.accuracy.append(accuracy(module, data.x_val, data.y_val))
+                if world.main:
+                    save_checkpoint(checkpoint, module, optimizer, epoch + 1, history, data)
+                    log(f"epoch {epoch + 1:3d}/{epochs}  loss {history.loss[-1]:.4f}  held-out accuracy "
+                        f"{history.accuracy[-1]:.4f}")
+        finally:  # a DDP wrapper goes before its process group (else a process can hang as it frees it)
+            del model
         return module, history
 
 

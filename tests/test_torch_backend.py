@@ -276,3 +276,25 @@ def test_the_backward_kernels_agree_with_the_boxes_they_replace(n, c, o, side, k
     torch.testing.assert_close(y, REGISTRY["layernorm"].torch(torch, rows, eps=1e-5))
     torch.testing.assert_close(KERNELS["layer_norm_backward"].torch(torch, rows, dy, mean, rstd),
                                REGISTRY["layernorm_grad"].torch(torch, rows, dy))
+
+
+@pytest.mark.parametrize("path, name, shape", [("models/digits_mlp.cat", "mlp", (64,)),
+                                               ("models/digits_cnn.cat", "cnn", (64,)),
+                                               ("models/transformer_block.cat", "transformer", (10, 32))])
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # vmap of scatter_, torch's fallback
+def test_torch_func_transforms_see_the_same_derivative_in_either_mode(path, name, shape):
+    """torch.func's grad (through functional_call), per-example gradients (vmap of
+    grad) and jacrev: rd mode, its own derivative under the transforms, gives
+    autograd mode's figures."""
+    d = catlearn.load(path)[name]
+    x = torch.randn(3, *shape, dtype=torch.float64)
+    found = []
+    for mode in ("autograd", "rd"):
+        m = compile_module(d, mode, dtype=torch.float64)
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        loss = lambda p, x: torch.func.functional_call(m, p, (x,)).square().sum()  # noqa: E731
+        grads, of_x = torch.func.grad(loss, argnums=(0, 1))(params, x)
+        per_example = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(params, x)
+        found.append([*grads.values(), of_x, *per_example.values(), torch.func.jacrev(m)(x[0])])
+    for a, b in zip(*found):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)

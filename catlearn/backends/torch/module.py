@@ -5,7 +5,9 @@ The parameters are ``nn.Parameter``\\ s named as in the `.cat` source
 ``state_dict`` keys are the diagram's parameter names.  Two gradient modes
 agree: ``autograd`` (torch differentiates the compiled forward pass) and
 ``rd`` (a ``torch.autograd.Function`` whose backward is the compiled reverse
-derivative diagram, as a lens or an optic).
+derivative diagram, as a lens or an optic).  Both work under ``torch.compile``
+and torch.func's transforms (``functional_call``, ``grad``, ``vjp``, ``vmap``,
+``jacrev``, per-example gradients).
 
 >>> import torch, catlearn
 >>> module = compile_module(catlearn.load("models/digits_mlp.cat")["mlp"])
@@ -119,6 +121,52 @@ class _Reverse(torch.autograd.Function):
         return tuple(cotangents)
 
 
+class _ReverseUnderTransforms(torch.autograd.Function):
+    """`_Reverse` as torch.func's transforms need it, with ``forward`` and
+    ``setup_context`` apart: the residuals leave the forward pass as outputs
+    without gradients (an input kept as a residual leaves as a view of it), and
+    ``vmap`` batches both passes as they are."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(passes, *tensors):
+        inputs = {id(t) for t in tensors}
+        return tuple(o.view_as(o) if id(o) in inputs else o for o in passes.forward(*tensors))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        passes, tensors = inputs[0], inputs[1:]
+        k, n = passes.n_params, passes.n_outputs
+        ctx.mark_non_differentiable(*output[n:])
+        needs = ctx.needs_input_grad[k + 1:] + ctx.needs_input_grad[1:k + 1]
+        function, reads, slots = passes.backward(needs)
+        kept = (*tensors[:k], *output[n:])
+        ctx.save_for_backward(*(kept[i] for i in reads))
+        ctx.backward_pass = function, slots, 1 + len(tensors), n
+
+    @staticmethod
+    def backward(ctx, *grads):
+        function, slots, size, n = ctx.backward_pass
+        cotangents = [None] * size
+        for slot, value in zip(slots, function(*ctx.saved_tensors, *grads[:n])):
+            cotangents[slot] = value
+        return tuple(cotangents)
+
+
+_apply_in_cpp = super(torch.autograd.Function, _Reverse).apply  # what Function.apply calls in the end
+
+
+def _reverse(passes, *tensors) -> tuple:
+    """The model's outputs, differentiated by its compiled reverse derivative:
+    ``_Reverse.apply`` straight in torch's C++ (``Function.apply``'s Python
+    part, about 5 µs of a training step, is for torch.func's transforms),
+    `_ReverseUnderTransforms` under a transform."""
+    if torch._C._are_functorch_transforms_active():
+        return _ReverseUnderTransforms.apply(passes, *tensors)[:passes.n_outputs]
+    return _apply_in_cpp(passes, *tensors)
+
+
 class CatModule(nn.Module):
     """A diagram compiled to a torch module (see the module docstring)."""
 
@@ -152,22 +200,26 @@ class CatModule(nn.Module):
         return module
 
     def forward(self, *inputs):
-        if len(inputs) != self._n_inputs:
-            raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
         # functional_call swaps tensors into _parameters; a parametrization replaces the attribute
         params = [owner._parameters[leaf] if leaf in owner._parameters else getattr(owner, leaf)
                   for owner, leaf in self._slots]
-        if not params and not inputs:  # a constant, made in the module's dtype
-            outs = self._forward(torch.empty((), dtype=self.dtype))
-        elif self.gradient == "rd":
+        if self.gradient == "rd" and (params or inputs):  # passes are compiled for this number of inputs, these shapes
             try:
                 passes = self._passes[tuple([x.shape for x in inputs])]
             except (KeyError, AttributeError):
                 passes = self._layout(inputs)
-            outs = _Reverse.apply(passes, *params, *inputs)
+            outs = _reverse(passes, *params, *inputs)
         else:
-            outs = self._forward(*params, *inputs)
+            self._arity(inputs)
+            if not params and not inputs:  # a constant, made in the module's dtype
+                outs = self._forward(torch.empty((), dtype=self.dtype))
+            else:
+                outs = self._forward(*params, *inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _arity(self, inputs) -> None:
+        if len(inputs) != self._n_inputs:
+            raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
 
     def _batches(self, inputs) -> tuple:
         """The leading batch axes of each input (beyond its declared type)."""
@@ -184,6 +236,7 @@ class CatModule(nn.Module):
     def _layout(self, inputs) -> _Passes:
         """The passes for inputs of these shapes, compiled for their batch axes
         (on first use; ``forward`` looks them up itself first)."""
+        self._arity(inputs)
         passes = _Passes(batched(self.diagram, self._batches(inputs)), self.strategy)
         if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest layout
             del self._passes[next(iter(self._passes))]
