@@ -135,21 +135,20 @@ def layernorm(x, eps=1e-5):
     return (x - mu) / np.sqrt(var + eps)
 
 
-def _layernorm_grad_torch(T, x, dy, eps=1e-5):
-    centred = x - x.mean(-1, keepdim=True)
-    inv = (centred.square().mean(-1, keepdim=True) + eps).rsqrt()
+def _layernorm_grad(x, dy, eps):
+    """On NumPy arrays or torch tensors alike."""
+    centred = x - x.mean(-1, keepdims=True)
+    inv = ((centred * centred).mean(-1, keepdims=True) + eps) ** -0.5
     y = centred * inv
-    return inv * (dy - dy.mean(-1, keepdim=True) - y * (dy * y).mean(-1, keepdim=True))
+    return inv * (dy - dy.mean(-1, keepdims=True) - y * (dy * y).mean(-1, keepdims=True))
 
 
 @primitive("layernorm_grad", "R[n] * R[n] -> R[n]", module=M, attrs={"eps": Attr("float", 1e-5)}, glyph="LN′",
-           preserves_zero="all", torch=_layernorm_grad_torch, rd=_layernorm_grad_rd)
+           preserves_zero="all", torch=lambda T, x, dy, eps=1e-5: _layernorm_grad(x, dy, eps),
+           rd=_layernorm_grad_rd)
 def layernorm_grad(x, dy, eps=1e-5):
     """(dy − mean dy − y mean(dy ⊙ y)) / √(var x + eps), y = layernorm(x): layernorm's reverse derivative"""
-    mu = np.mean(x, -1, keepdims=True)
-    inv = 1.0 / np.sqrt(np.mean((x - mu) ** 2, -1, keepdims=True) + eps)
-    y = (x - mu) * inv
-    return inv * (dy - np.mean(dy, -1, keepdims=True) - y * np.mean(dy * y, -1, keepdims=True))
+    return _layernorm_grad(np.asarray(x), np.asarray(dy), eps)
 
 
 def _positive_output(inputs, attrs, outs):

@@ -102,23 +102,33 @@ class _Reverse(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, passes, *tensors):
-        k, n = passes.n_params, passes.n_outputs
         outs = passes.forward(*tensors)
-        needs = ctx.needs_input_grad[k + 1:] + ctx.needs_input_grad[1:k + 1]
-        if any(needs):
-            function, reads, slots = passes.backward(needs)
-            kept = (*tensors[:k], *outs[n:])
-            ctx.save_for_backward(*(kept[i] for i in reads))
-            ctx.backward_pass = function, slots, 1 + len(tensors)
-        return tuple(outs[:n])
+        _keep(ctx, passes, tensors, outs[passes.n_outputs:])
+        return tuple(outs[:passes.n_outputs])
 
     @staticmethod
     def backward(ctx, *grads):
-        function, slots, size = ctx.backward_pass
-        cotangents = [None] * size
-        for slot, value in zip(slots, function(*ctx.saved_tensors, *grads)):
-            cotangents[slot] = value
-        return tuple(cotangents)
+        return _cotangents(ctx, grads)
+
+
+def _keep(ctx, passes, tensors, residuals) -> None:
+    """Save what the backward pass for the cotangents autograd asks for reads."""
+    k = passes.n_params
+    needs = ctx.needs_input_grad[k + 1:] + ctx.needs_input_grad[1:k + 1]
+    if any(needs):
+        function, reads, slots = passes.backward(needs)
+        kept = (*tensors[:k], *residuals)
+        ctx.save_for_backward(*(kept[i] for i in reads))
+        ctx.backward_pass = function, slots, 1 + len(tensors), passes.n_outputs
+
+
+def _cotangents(ctx, grads) -> tuple:
+    """The backward pass on the outputs' cotangents, its results in their places among the Function's inputs."""
+    function, slots, size, n = ctx.backward_pass
+    cotangents = [None] * size
+    for slot, value in zip(slots, function(*ctx.saved_tensors, *grads[:n])):
+        cotangents[slot] = value
+    return tuple(cotangents)
 
 
 class _ReverseUnderTransforms(torch.autograd.Function):
@@ -136,22 +146,13 @@ class _ReverseUnderTransforms(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        passes, tensors = inputs[0], inputs[1:]
-        k, n = passes.n_params, passes.n_outputs
-        ctx.mark_non_differentiable(*output[n:])
-        needs = ctx.needs_input_grad[k + 1:] + ctx.needs_input_grad[1:k + 1]
-        function, reads, slots = passes.backward(needs)
-        kept = (*tensors[:k], *output[n:])
-        ctx.save_for_backward(*(kept[i] for i in reads))
-        ctx.backward_pass = function, slots, 1 + len(tensors), n
+        passes, residuals = inputs[0], output[inputs[0].n_outputs:]
+        ctx.mark_non_differentiable(*residuals)
+        _keep(ctx, passes, inputs[1:], residuals)
 
     @staticmethod
     def backward(ctx, *grads):
-        function, slots, size, n = ctx.backward_pass
-        cotangents = [None] * size
-        for slot, value in zip(slots, function(*ctx.saved_tensors, *grads[:n])):
-            cotangents[slot] = value
-        return tuple(cotangents)
+        return _cotangents(ctx, grads)
 
 
 _apply_in_cpp = super(torch.autograd.Function, _Reverse).apply  # what Function.apply calls in the end
