@@ -249,6 +249,34 @@ def test_functional_call_and_parametrizations_replace_the_parameters(mode):
     torch.testing.assert_close(m(x), hidden @ m.dense_1.W.T + m.dense_1.b)
 
 
+def _both_paths(kernel, *args, **attrs) -> list:
+    """A convolution kernel's code for these (small) shapes, run on torch's direct
+    path and on its default path (oneDNN on the CPU)."""
+    from types import SimpleNamespace
+
+    names = [f"a{k}" for k in range(len(args))]
+    code = kernel.torch_code(names, [TensorType("R", tuple(a.shape)) for a in args], **attrs)
+    assert "_slow_conv2d_backward" in code or "thnn_conv2d" in code  # small enough for the direct path
+    return [eval(code, {"T": torch, "cat": SimpleNamespace(direct=lambda x, on=on: on), **dict(zip(names, args))})
+            for on in (True, False)]
+
+
+def test_only_small_convolutions_on_the_cpu_take_the_direct_path():
+    from catlearn.backends.torch.fuse import DIRECT_CONVOLUTION, KERNELS, direct, few_multiply_adds
+
+    assert few_multiply_adds((32, 1, 8, 8), (8, 1, 3, 3), 1)  # the digits CNN's first layer at batch 32
+    assert not few_multiply_adds((32, 8, 4, 4), (16, 8, 3, 3), 1)  # 32·16·4·4·8·9 = 589,824 multiply-adds
+    assert few_multiply_adds((1, 1, 1, 1), (DIRECT_CONVOLUTION - 1, 1, 1, 1), 0)
+    assert not few_multiply_adds((1, 1, 1, 1), (DIRECT_CONVOLUTION, 1, 1, 1), 0)
+    big = KERNELS["conv2d_bias"].torch_code(["x", "K", "b"], [TensorType("R", (256, 8, 4, 4)),
+                                                             TensorType("R", (16, 8, 3, 3)), TensorType("R", (16,))],
+                                            pad=1)
+    assert big == "T.nn.functional.conv2d(x, K, b, padding=1)"
+    x = torch.zeros(2, 1, 4, 4)
+    assert direct(x)
+    assert not torch.func.vmap(lambda v: torch.tensor(direct(v)))(x[None]).item()  # no batching rule for it
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(3, 6), st.integers(1, 3), st.integers(0, 1),
        st.integers(0, 2 ** 16))
@@ -263,14 +291,24 @@ def test_the_backward_kernels_agree_with_the_boxes_they_replace(n, c, o, side, k
     kernel = torch.randn(o, c, k, k, generator=g, dtype=torch.float64)
     z = torch.randn(n, o, side + 2 * pad - k + 1, side + 2 * pad - k + 1, generator=g, dtype=torch.float64)
     by_box = REGISTRY["conv2d_kernel"].torch(torch, x, z, pad=pad).sum(0)
-    torch.testing.assert_close(KERNELS["conv2d_weight_grad"].torch(torch, x, z, pad=pad, shape=(o, c, k, k)), by_box)
+    by_bias = REGISTRY["einsum"].torch(torch, z, spec="achw->c")
+    bias_vector = torch.randn(o, generator=g, dtype=torch.float64)
+    for conv in (KERNELS["conv2d_bias"].torch(torch, x, kernel, bias_vector, pad=pad),
+                 *_both_paths(KERNELS["conv2d_bias"], x, kernel, bias_vector, pad=pad)):
+        torch.testing.assert_close(conv, REGISTRY["channel_bias"].torch(torch, REGISTRY["conv2d"].torch(
+            torch, x, kernel, pad=pad), bias_vector))
     for bias in (False, True):
-        grads = KERNELS["conv2d_backward"].torch(torch, x, z, kernel, pad=pad, bias=bias)
-        assert len(grads) == 2 + bias
-        torch.testing.assert_close(grads[0], REGISTRY["conv2d_transpose"].torch(torch, z, kernel, pad=pad))
-        torch.testing.assert_close(grads[1], by_box)
-        if bias:
-            torch.testing.assert_close(grads[2], REGISTRY["einsum"].torch(torch, z, spec="achw->c"))
+        weight_grads = [KERNELS["conv2d_weight_grad"].torch(torch, x, z, pad=pad, shape=(o, c, k, k), bias=bias),
+                        *_both_paths(KERNELS["conv2d_weight_grad"], x, z, pad=pad, shape=(o, c, k, k), bias=bias)]
+        for found in weight_grads:
+            torch.testing.assert_close(found, (by_box, by_bias) if bias else by_box)
+        for grads in (KERNELS["conv2d_backward"].torch(torch, x, z, kernel, pad=pad, bias=bias),
+                      *_both_paths(KERNELS["conv2d_backward"], x, z, kernel, pad=pad, bias=bias)):
+            assert len(grads) == 2 + bias
+            torch.testing.assert_close(grads[0], REGISTRY["conv2d_transpose"].torch(torch, z, kernel, pad=pad))
+            torch.testing.assert_close(grads[1], by_box)
+            if bias:
+                torch.testing.assert_close(grads[2], by_bias)
     rows, dy = x.reshape(-1, side), torch.randn(n * c * side, side, generator=g, dtype=torch.float64)
     y, mean, rstd = KERNELS["native_layer_norm"].torch(torch, rows, eps=1e-5)
     torch.testing.assert_close(y, REGISTRY["layernorm"].torch(torch, rows, eps=1e-5))
@@ -298,3 +336,27 @@ def test_torch_func_transforms_see_the_same_derivative_in_either_mode(path, name
         found.append([*grads.values(), of_x, *per_example.values(), torch.func.jacrev(m)(x[0])])
     for a, b in zip(*found):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=3), st.integers(1, 24), st.booleans(), st.integers(0, 2 ** 16))
+def test_softmax_over_a_short_axis_agrees_with_torchs_kernel_on_the_last_axis(lead, n, strided, seed):
+    """Under SHORT_AXIS entries, softmax, log_softmax and softmax_grad run over the
+    transposed rows: values and derivatives as torch's own kernels give them over the last axis."""
+    from catlearn.core.primitives import REGISTRY
+
+    g = torch.Generator().manual_seed(seed)
+    shape = (*lead, n)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    if strided and x.dim() >= 2:  # a transposed view, as a matmul's cotangent can be
+        x = torch.randn(*shape[:-2], n, shape[-2], generator=g, dtype=torch.float64).mT
+    dy = torch.randn(shape, generator=g, dtype=torch.float64)
+    x.requires_grad_()
+    y = REGISTRY["softmax"].torch(torch, x)
+    torch.testing.assert_close(y, torch.softmax(x, -1))
+    torch.testing.assert_close(REGISTRY["log_softmax"].torch(torch, x), torch.log_softmax(x, -1))
+    torch.testing.assert_close(REGISTRY["softmax_grad"].torch(torch, y, dy),
+                               torch.ops.aten._softmax_backward_data(dy, y, -1, y.dtype))
+    if x.numel():
+        (found,) = torch.autograd.grad(y, x, dy)
+        torch.testing.assert_close(found, torch.autograd.grad(torch.softmax(x, -1), x, dy)[0])

@@ -83,9 +83,9 @@ def compile_source(source: str, name: str):
     """The function `name` defined by generated `source`."""
     import torch
 
-    from .fuse import KERNELS
+    from .fuse import KERNELS, direct
 
     boxes = {n: p.torch for n, p in (*REGISTRY.items(), *KERNELS.items()) if p.torch}
-    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, **boxes)}
+    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, **boxes)}
     exec(compile(source, f"<catlearn:{name}>", "exec"), namespace)
     return namespace[name]

@@ -8,7 +8,9 @@
   writes as a convolution with the batch as channels between rearrangements,
   becomes the kernel ``conv2d_weight_grad``: torch's own kernel gradient.
   Beside the input gradient ``conv2d_transpose`` (and the bias gradient) of
-  the same cotangent, the three become one kernel, ``conv2d_backward``.
+  the same cotangent, the three become one kernel, ``conv2d_backward``; beside
+  the bias gradient alone, it gives both.  oneDNN's bias gradient costs more
+  than a sum (15–70 µs at batch 32–256), so it is a sum but on the direct path.
 * ``maxpool2d(x)`` beside ``argmax_pool2d(x)`` (a reverse derivative's
   residual) becomes the kernel ``max_pool2d_with_indices(x)``, with both as
   its two outputs: one pooling finds where the maxima are and what they are.
@@ -20,6 +22,15 @@ and a ``layernorm`` of the forward pass whose input the backward pass's
 ``layernorm_grad`` reads becomes the kernel ``native_layer_norm``, which also
 gives the mean and 1/σ; they become two more residuals, and the backward pass's
 ``layer_norm_backward`` kernel reads them instead of computing them again.
+
+A small 2-d convolution on the CPU (fewer than :data:`DIRECT_CONVOLUTION`
+multiply-adds, as at batch 32 on 8 × 8 images) runs torch's direct kernel, one
+unfolding and one matrix product per image (``thnn_conv2d``, and
+``_slow_conv2d_backward`` for its gradients), rather than oneDNN's, whose fixed
+cost of about 35 µs a call is most of such a convolution's time; above the
+threshold oneDNN is faster.  On other devices, and under torch.func's
+transforms (which have no batching rule for the direct kernel), torch chooses.
+The numbers differ from oneDNN's in rounding only.
 
 Kernels are boxes of this backend alone (:data:`KERNELS`, with torch
 semantics only); the drawn and checked diagram keeps its boxes, and only the
@@ -35,6 +46,8 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 from typing import Callable
+
+import torch
 
 from ...core.diagram import Diagram, Op
 from ...core.passes import dead_code_elimination
@@ -56,17 +69,70 @@ def _images(function: str) -> Callable:
     return code
 
 
-_WEIGHT_GRAD = ("T.ops.aten.convolution_backward({1}, {0}, {1}.new_empty({shape}), None, "
-                "(1, 1), ({pad}, {pad}), (1, 1), False, (0, 0), 1, (False, True, False))[1]")  # the weight: its shape
-_BACKWARD = ("T.ops.aten.convolution_backward({1}, {0}, {2}, {bias_sizes}, (1, 1), ({pad}, {pad}), "
-             "(1, 1), False, (0, 0), 1, (True, True, {bias})){outputs}")
+DIRECT_CONVOLUTION = 2 ** 18  # multiply-adds: below, torch's direct convolution beats oneDNN's on the CPU
+
+
+def few_multiply_adds(image: tuple, kernel: tuple, pad: int) -> bool:
+    """Whether convolving images of shape `image` (batch, c, h, w) with a kernel
+    of shape `kernel` (o, c, kh, kw) takes under :data:`DIRECT_CONVOLUTION` multiply-adds."""
+    n, c, h, w = image
+    o, _, kh, kw = kernel
+    return n * o * (h + 2 * pad - kh + 1) * (w + 2 * pad - kw + 1) * c * kh * kw < DIRECT_CONVOLUTION
+
+
+def direct(x) -> bool:
+    """Whether a small convolution of `x` runs torch's direct kernel: on the CPU, outside torch.func's transforms."""
+    return x.is_cpu and not torch._C._are_functorch_transforms_active()
+
+
+def _either(small: str, default: str, x: str) -> str:
+    """Code for a small convolution of `x`: `small`, the direct kernel, where :func:`direct` says so, else `default`."""
+    return f"({small} if cat.direct({x}) else {default})"
+
+
+def _conv2d_bias(T, x, w, b, pad=0):
+    def conv(v):
+        if direct(v) and few_multiply_adds(tuple(v.shape), tuple(w.shape), pad):
+            return T._C._nn.thnn_conv2d(v, w, tuple(w.shape[2:]), b, 1, pad)
+        return T.nn.functional.conv2d(v, w, b, padding=pad)
+    return over_batch(conv, x, 2)
+
+
+def _conv2d_bias_code(args, types, pad=0):
+    x, w, b = args
+    if types[0].rank != 4:
+        return None
+    default = f"T.nn.functional.conv2d({x}, {w}, {b}, padding={pad})"
+    if not few_multiply_adds(types[0].shape, types[1].shape, pad):
+        return default
+    return _either(f"T._C._nn.thnn_conv2d({x}, {w}, {types[1].shape[2:]}, {b}, 1, {pad})", default, x)
+
+
+def _weight_grad_code(args, types, pad=0, shape=(), bias=False):
+    x, z = args
+    like = f"{z}.new_empty({shape})"  # the kernel's shape, for its gradient without the input's
+    call = (f"T.ops.aten.convolution_backward({z}, {x}, {like}, None, (1, 1), ({pad}, {pad}), (1, 1), False, (0, 0), "
+            f"1, (False, True, False))")
+    default = f"({call}[1], {z}.sum((0, 2, 3)))" if bias else f"{call}[1]"  # oneDNN's bias gradient costs more
+    if types is None or not few_multiply_adds(types[0].shape, shape, pad):
+        return default
+    return _either(f"T.ops.aten._slow_conv2d_backward.output_mask({z}, {x}, {like}, {shape[2:]}, (1, 1), "
+                   f"({pad}, {pad}), (False, True, {bias})){'[1:]' if bias else '[1]'}", default, x)
+
+
+def _backward_code(args, types, pad=0, bias=False):
+    x, z, kernel = args
+    call = (f"T.ops.aten.convolution_backward({z}, {x}, {kernel}, None, (1, 1), ({pad}, {pad}), (1, 1), False, "
+            f"(0, 0), 1, (True, True, False))")
+    default = f"(*{call}[:2], {z}.sum((0, 2, 3)))" if bias else f"{call}[:2]"
+    if types is None or not few_multiply_adds(types[0].shape, types[2].shape, pad):
+        return default
+    return _either(f"T.ops.aten._slow_conv2d_backward.output_mask({z}, {x}, {kernel}, {types[2].shape[2:]}, (1, 1), "
+                   f"({pad}, {pad}), (True, True, {bias})){'' if bias else '[:2]'}", default, x)
+
+
 _LN_BACKWARD = ("T.ops.aten.native_layer_norm_backward({1}, {0}, {0}.shape[-1:], {2}, {3}, None, None, "
                 "(True, False, False))[0]")  # (a reverse derivative's cotangent has its primal's shape: x, dy agree)
-
-
-def _backward_format(args, pad=0, bias=False) -> str:
-    return _BACKWARD.format(*args, pad=pad, bias=bias, bias_sizes=f"{args[2]}.shape[:1]" if bias else None,
-                            outputs="" if bias else "[:2]")
 
 
 @lru_cache(maxsize=256)
@@ -76,29 +142,26 @@ def _function(source: str, n: int) -> Callable:
 
 
 def _written(name: str, doc: str, code: Callable) -> Primitive:
-    """A kernel given by its code, ``code(args, **attrs)``, for any shapes."""
-    return _kernel(name, doc, lambda T, *xs, **attrs: _function(code([f"x{k}" for k in range(len(xs))], **attrs),
-                                                                len(xs))(T, *xs),
-                   lambda args, types, **attrs: code(args, **attrs))
+    """A kernel given by its code, ``code(args, types, **attrs)``: for any shapes where `types` is None."""
+    return _kernel(name, doc, lambda T, *xs, **attrs: _function(code([f"x{k}" for k in range(len(xs))], None, **attrs),
+                                                                len(xs))(T, *xs), code)
 
 
 KERNELS = {k.name: k for k in (
-    _kernel("conv2d_bias", "channel_bias(conv2d(x, K, pad), b)",
-            lambda T, x, w, b, pad=0: over_batch(lambda v: T.nn.functional.conv2d(v, w, b, padding=pad), x, 2),
-            _images("conv2d({0}, {1}, {2}, padding={pad})")),
+    _kernel("conv2d_bias", "channel_bias(conv2d(x, K, pad), b)", _conv2d_bias, _conv2d_bias_code),
     _kernel("max_pool2d_with_indices", "(maxpool2d(x, size), argmax_pool2d(x, size))",
             lambda T, x, size=2: over_batch(lambda v: T.nn.functional.max_pool2d(v, size, return_indices=True), x, 2),
             _images("max_pool2d({0}, {size}, return_indices=True)")),
-    _written("conv2d_weight_grad", "Σ_b conv2d_kernel(x_b, z_b, pad), a kernel of this shape",
-             lambda args, **attrs: _WEIGHT_GRAD.format(*args, **attrs)),
+    _written("conv2d_weight_grad", "Σ_b conv2d_kernel(x_b, z_b, pad), a kernel of this shape[, the bias gradient "
+             "Σ z over all but the channel axis]", _weight_grad_code),
     _written("conv2d_backward", "(conv2d_transpose(z, K, pad), conv2d_weight_grad(x, z, pad)"
-             "[, the bias gradient Σ z over all but the channel axis])", _backward_format),
+             "[, the bias gradient Σ z over all but the channel axis])", _backward_code),
     _kernel("native_layer_norm", "(layernorm(x, eps), the mean of x, 1/√(var x + eps)), the last two with a unit axis",
             lambda T, x, eps=1e-5: T.ops.aten.native_layer_norm(x, x.shape[-1:], None, None, eps),
             lambda args, types, eps=1e-5: f"T.ops.aten.native_layer_norm({args[0]}, {types[0].shape[-1:]}, None, None, "
                                           f"{eps})"),
     _written("layer_norm_backward", "layernorm_grad(x, dy, eps), given native_layer_norm's statistics of x",
-             lambda args, eps=1e-5: _LN_BACKWARD.format(*args)),
+             lambda args, types, eps=1e-5: _LN_BACKWARD.format(*args)),
 )}
 
 
@@ -217,6 +280,11 @@ def _conv_backward(d: Diagram) -> Diagram:
         groups.append((members, Op(KERNELS["conv2d_backward"], op.attrs + (("bias", bias is not None),),
                                    (found.inputs[0], z, kernel), tuple(o for m in members for o in m.outputs),
                                    0, op.scope, op.span)))
+    for (z, _), found in weight_grads.items():  # no input gradient: the kernel's and the bias's
+        bias = bias_grads.pop(z, None)
+        if bias is not None:
+            groups.append(([found, bias], Op(found.prim, found.attrs + (("bias", True),), found.inputs,
+                                             found.outputs + bias.outputs, 0, found.scope, found.span)))
     return _merge(d, groups)
 
 
