@@ -16,6 +16,7 @@ from catlearn.core.types import TensorType
 from catlearn.core.errors import CatError
 from catlearn.semantics.rdc import reverse
 from catlearn.testing import diagrams
+from catlearn.testing.strategies import points
 
 from .test_derivatives import SMOOTH, point
 
@@ -163,18 +164,19 @@ def test_rd_gradients_of_bundled_models_on_a_batch(path, name, shape, strategy):
 
 
 FUSIBLE = [catlearn.core.primitives.REGISTRY[n]
-           for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape", "conv2d", "channel_bias")]
+           for n in ("matvec", "add", "mul", "relu", "maxpool2d", "reshape", "conv2d", "channel_bias", "einsum",
+                     "transpose")]
 
 
 @settings(max_examples=40, deadline=None)
 @given(diagrams(FUSIBLE, max_ops=8, sizes=(2, 4)), st.integers(0, 2 ** 16))
 def test_fusion_keeps_the_forward_pass_and_its_residuals(d, seed):
     """The torch fusions (affine boxes, convolutions with their bias, pooling
-    with its indices) give the values NumPy gives the unfused optic forward pass."""
+    with its indices, transposed products) give the values NumPy gives the
+    unfused optic forward pass."""
     from catlearn.backends.torch.codegen import compile_source, generate
     from catlearn.backends.torch.fuse import fuse
     from catlearn.semantics.lens import compile_split
-    from catlearn.testing.strategies import points
 
     b = Builder()  # a layer before each input (a convolution before images): every example has something to fuse
     layers = []
@@ -204,6 +206,29 @@ def test_fusion_keeps_the_forward_pass_and_its_residuals(d, seed):
         np.testing.assert_allclose(a.numpy(), b, **TOL)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["ij,jk->ik", "i,j->ij", "ijk,ik->ij", "ij->ji", "ijk,ij->kji"]),
+       st.lists(st.integers(1, 3), max_size=2), st.lists(st.integers(1, 4), min_size=4, max_size=4),
+       st.integers(0, 2 ** 16))
+def test_a_transposed_product_is_one_einsum(spec, batch, sizes, seed):
+    """transpose(einsum(…)) fuses into one einsum, its output axes swapped, with the
+    values NumPy gives the two boxes: over batch axes, in code for any shapes and inline."""
+    from catlearn.backends.torch.codegen import compile_source, generate
+    from catlearn.backends.torch.fuse import fuse
+
+    size = dict(zip("ijk", sizes))
+    b = Builder()
+    xs = [b.input(TensorType("R", (*batch, *(size[c] for c in part)))) for part in spec.split("->")[0].split(",")]
+    d = b.finish(b.apply("transpose", b.apply("einsum", xs, {"spec": spec})))
+    fused = fuse(d)
+    assert [op.prim.name for op in fused.ops] == ["einsum"]
+    xs = points(d, seed)
+    want = evaluate(d, xs, {})[0]
+    for shapes in (False, True):
+        got = compile_source(generate(fused, "run", shapes=shapes), "run")(*map(torch.as_tensor, xs))[0]
+        np.testing.assert_allclose(got.numpy(), want, **TOL)
+
+
 @pytest.mark.parametrize("path, name, shape", [("models/digits_cnn.cat", "cnn", (64,)),
                                                ("models/transformer_block.cat", "transformer", (10, 32))])
 def test_the_bundled_models_fuse_and_keep_their_values(path, name, shape):
@@ -226,6 +251,7 @@ def test_the_bundled_models_fuse_and_keep_their_values(path, name, shape):
     else:
         assert forward.count("native_layer_norm") == backward.count("layer_norm_backward") == 2
         assert not {"layernorm", "layernorm_grad"} & set(forward + backward)
+        assert "transpose" not in backward  # the key's cotangent is a product with its axes swapped
 
 
 def test_the_mlp_fuses_to_two_affine_boxes():

@@ -2,6 +2,9 @@
 
 * ``add(matvec(W, x), b)`` with an unbatched weight and bias, the product used
   by nothing else, becomes ``affine(W, x, b)`` (``F.linear``: one ``addmm``).
+* ``transpose(einsum(…))``, the product used by nothing else, becomes one
+  einsum with its last two output axes swapped: a transposed cotangent (of
+  ``matmul(q, transpose(k))``'s ``k``) is made in the order its readers want.
 * ``channel_bias(conv2d(x, K), b)``, likewise, becomes the kernel
   ``conv2d_bias(x, K, b)``: one convolution with a bias.
 * A kernel gradient summed over a batch axis, which the reverse derivative
@@ -195,6 +198,17 @@ def _affine(d: Diagram) -> Diagram:
     return _absorb(d, "add", "matvec", make)
 
 
+def _transposed_einsum(d: Diagram) -> Diagram:
+    def make(product: Op, transpose: Op, k: int) -> Op | None:
+        inputs, out = product.attr["spec"].split("->")
+        if len(out) < 2:
+            return None
+        spec = f"{inputs}->{out[:-2]}{out[-1]}{out[-2]}"
+        return Op(product.prim, (("spec", spec),), product.inputs, transpose.outputs, product.lift, transpose.scope,
+                  transpose.span)
+    return _absorb(d, "transpose", "einsum", make)
+
+
 def _conv_bias(d: Diagram) -> Diagram:
     def make(conv: Op, bias: Op, k: int) -> Op | None:
         if k != 0 or d.types[conv.inputs[1]].rank != 4 or d.types[bias.inputs[1]].rank != 1:
@@ -355,4 +369,4 @@ def _share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tu
 
 def fuse(d: Diagram) -> Diagram:
     """The same morphism in fewer torch kernels (see the module docstring)."""
-    return _pooling(_conv_backward(_weight_grad(_conv_bias(_affine(d)))))
+    return _pooling(_conv_backward(_weight_grad(_conv_bias(_transposed_einsum(_affine(d))))))
