@@ -45,7 +45,8 @@ def convolutions() -> None:
             def grads(bias):
                 return A.convolution_backward(z, x, k, [o] if bias else None, (1, 1), (1, 1), (1, 1), False, (0, 0), 1,
                                               (False, True, bias))
-            forward = us(lambda: F.conv2d(x, k, b, padding=1)), us(lambda: torch._C._nn.thnn_conv2d(x, k, (3, 3), b, 1, 1))
+            forward = (us(lambda: F.conv2d(x, k, b, padding=1)),
+                       us(lambda: torch._C._nn.thnn_conv2d(x, k, (3, 3), b, 1, 1)))
             kernel = us(lambda: grads(False)), us(lambda: A._slow_conv2d_backward.output_mask(
                 z, x, k, (3, 3), (1, 1), (1, 1), (False, True, False)))
             with_bias = us(lambda: grads(True)) - kernel[0]

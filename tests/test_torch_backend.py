@@ -243,7 +243,8 @@ def test_the_bundled_models_fuse_and_keep_their_values(path, name, shape):
 
     passes = _Passes(batched(d, ((32,),)), "optic")
     forward = [op.prim.name for op in passes.forward_diagram.ops]
-    backward = [op.prim.name for op in fuse(passes.backward_diagram).ops]
+    backward_ops = fuse(passes.backward_diagram).ops
+    backward = [op.prim.name for op in backward_ops]
     if name == "cnn":
         assert forward.count("max_pool2d_with_indices") == forward.count("conv2d_bias") == 2
         assert not {"maxpool2d", "argmax_pool2d", "channel_bias", "conv2d"} & set(forward)
@@ -252,6 +253,9 @@ def test_the_bundled_models_fuse_and_keep_their_values(path, name, shape):
         assert forward.count("native_layer_norm") == backward.count("layer_norm_backward") == 2
         assert not {"layernorm", "layernorm_grad"} & set(forward + backward)
         assert "transpose" not in backward  # the key's cotangent is a product with its axes swapped
+        norms = [op for op in passes.forward_diagram.ops if op.prim.name == "native_layer_norm"]
+        assert all(len(op.inputs) == 3 for op in norms)  # with γ and β
+        assert all(len(op.outputs) == 3 for op in backward_ops if op.prim.name == "layer_norm_backward")  # dx, dγ, dβ
 
 
 def test_the_mlp_fuses_to_two_affine_boxes():
@@ -336,10 +340,16 @@ def test_the_backward_kernels_agree_with_the_boxes_they_replace(n, c, o, side, k
             if bias:
                 torch.testing.assert_close(grads[2], by_bias)
     rows, dy = x.reshape(-1, side), torch.randn(n * c * side, side, generator=g, dtype=torch.float64)
+    gamma, beta = torch.randn(2, side, generator=g, dtype=torch.float64)
     y, mean, rstd = KERNELS["native_layer_norm"].torch(torch, rows, eps=1e-5)
     torch.testing.assert_close(y, REGISTRY["layernorm"].torch(torch, rows, eps=1e-5))
     torch.testing.assert_close(KERNELS["layer_norm_backward"].torch(torch, rows, dy, mean, rstd),
                                REGISTRY["layernorm_grad"].torch(torch, rows, dy))
+    affine, *statistics = KERNELS["native_layer_norm"].torch(torch, rows, gamma, beta, eps=1e-5)
+    torch.testing.assert_close(affine, y * gamma + beta)
+    torch.testing.assert_close(statistics, [mean, rstd])
+    torch.testing.assert_close(KERNELS["layer_norm_backward"].torch(torch, rows, dy, mean, rstd, gamma, beta),
+                               (REGISTRY["layernorm_grad"].torch(torch, rows, dy * gamma), (dy * y).sum(0), dy.sum(0)))
 
 
 @pytest.mark.parametrize("path, name, shape", [("models/digits_mlp.cat", "mlp", (64,)),

@@ -25,6 +25,11 @@ and a ``layernorm`` of the forward pass whose input the backward pass's
 ``layernorm_grad`` reads becomes the kernel ``native_layer_norm``, which also
 gives the mean and 1/σ; they become two more residuals, and the backward pass's
 ``layer_norm_backward`` kernel reads them instead of computing them again.
+A norm then scaled and shifted by parameters, ``add(mul(layernorm(x), γ), β)``
+(std.nn's ``layer_norm``), becomes one ``native_layer_norm`` with γ and β,
+and in the backward pass the three boxes of ``layernorm_grad(x, dy · γ)``,
+``Σ dy · layernorm(x)`` and ``Σ dy`` become one ``layer_norm_backward``: the
+normalised x is kept no longer.
 
 A small 2-d convolution on the CPU (fewer than :data:`DIRECT_CONVOLUTION`
 multiply-adds, as at batch 32 on 8 × 8 images) runs torch's direct kernel, one
@@ -134,8 +139,17 @@ def _backward_code(args, types, pad=0, bias=False):
                    f"({pad}, {pad}), (True, True, {bias})){'' if bias else '[:2]'}", default, x)
 
 
-_LN_BACKWARD = ("T.ops.aten.native_layer_norm_backward({1}, {0}, {0}.shape[-1:], {2}, {3}, None, None, "
-                "(True, False, False))[0]")  # (a reverse derivative's cotangent has its primal's shape: x, dy agree)
+def _layer_norm_backward_code(args, types, eps=1e-5):
+    """torch's layer norm derivative (a reverse derivative's cotangent has its primal's shape: x, dy agree);
+    given the norm's weight and bias, their gradients too."""
+    x, dy, mean, rstd, *affine = args
+    call = f"T.ops.aten.native_layer_norm_backward({dy}, {x}, {x}.shape[-1:], {mean}, {rstd}"
+    return f"{call}, {affine[0]}, {affine[1]}, (True, True, True))" if affine else f"{call}, None, None, " \
+        f"(True, False, False))[0]"
+
+
+def _native_layer_norm(T, x, *affine, eps=1e-5):
+    return T.ops.aten.native_layer_norm(x, x.shape[-1:], *(affine or (None, None)), eps)
 
 
 @lru_cache(maxsize=256)
@@ -159,12 +173,13 @@ KERNELS = {k.name: k for k in (
              "Σ z over all but the channel axis]", _weight_grad_code),
     _written("conv2d_backward", "(conv2d_transpose(z, K, pad), conv2d_weight_grad(x, z, pad)"
              "[, the bias gradient Σ z over all but the channel axis])", _backward_code),
-    _kernel("native_layer_norm", "(layernorm(x, eps), the mean of x, 1/√(var x + eps)), the last two with a unit axis",
-            lambda T, x, eps=1e-5: T.ops.aten.native_layer_norm(x, x.shape[-1:], None, None, eps),
-            lambda args, types, eps=1e-5: f"T.ops.aten.native_layer_norm({args[0]}, {types[0].shape[-1:]}, None, None, "
-                                          f"{eps})"),
-    _written("layer_norm_backward", "layernorm_grad(x, dy, eps), given native_layer_norm's statistics of x",
-             lambda args, types, eps=1e-5: _LN_BACKWARD.format(*args)),
+    _kernel("native_layer_norm", "(layernorm(x, eps)[ · γ + β], the mean of x, 1/√(var x + eps)), the last two "
+            "with a unit axis", _native_layer_norm,
+            lambda args, types, eps=1e-5: f"T.ops.aten.native_layer_norm({args[0]}, {types[0].shape[-1:]}, "
+                                          f"{', '.join(args[1:]) if args[1:] else 'None, None'}, {eps})"),
+    _written("layer_norm_backward", "layernorm_grad(x, dy, eps), given native_layer_norm's statistics of x; "
+             "given γ and β, (layernorm_grad(x, dy · γ, eps), Σ dy · layernorm(x, eps), Σ dy)",
+             _layer_norm_backward_code),
 )}
 
 
@@ -307,7 +322,8 @@ def fuse_split(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Dia
     rearranged residuals rearranged in the backward pass instead (where the
     fusions of kernel gradients find them), the layer norms' statistics
     computed once (see the module docstring)."""
-    return _share_statistics(*_late_rearrangements(forward, backward, n_outputs), n_outputs)
+    forward, backward = _share_statistics(*_late_rearrangements(forward, backward, n_outputs), n_outputs)
+    return _affine_layer_norms(forward, backward, n_outputs)
 
 
 def _late_rearrangements(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
@@ -364,6 +380,73 @@ def _share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tu
     backward = Diagram(tuple(types), tuple(replaced.get(id(op), op) for op in backward.ops),
                        backward.inputs[:n_kept] + b_new + backward.inputs[n_kept:], backward.outputs,
                        backward.params, backward.name)
+    return forward, backward
+
+
+def _affine_layer_norms(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
+    n_kept = len(backward.inputs) - n_outputs
+    source = dict(zip(backward.inputs[:n_kept], forward.outputs[n_outputs:]))  # residual: backward wire -> forward
+    name, b_name = ({p.wire: p.name for p in d.params} for d in (forward, backward))  # the passes' own wires
+    wire = {p.name: p.wire for p in backward.params}
+    f_made, b_made = ({o: op for op in d.ops for o in op.outputs} for d in (forward, backward))
+    f_uses, b_uses = (Counter(i for op in d.ops for i in op.inputs) + Counter(d.outputs) for d in (forward, backward))
+
+    def only(d, made, uses, w, prim):  # the box `prim` making w, which nothing else reads
+        op = made.get(w)
+        return op if op is not None and op.prim.name == prim and uses[w] == 1 else None
+
+    def other(op, w):  # a binary box's other argument than w
+        return op.inputs[1] if op.inputs[0] == w else op.inputs[0] if op.inputs[1] == w else None
+
+    f_groups, b_groups, dropped, claimed = [], [], set(), set()
+    for grad in backward.ops:
+        if grad.prim.name != "layer_norm_backward" or len(grad.inputs) != 4:
+            continue
+        x, scaled, mean, rstd = grad.inputs
+        norm = f_made.get(source.get(mean))
+        scale = only(backward, b_made, b_uses, scaled, "mul")
+        if norm is None or scale is None or len(norm.inputs) != 1:
+            continue
+        y = norm.outputs[0]  # the forward's normalised x: read by `weight` alone, and kept for the backward
+        weight = next((op for op in forward.ops if op.prim.name == "mul" and y in op.inputs), None)
+        if weight is None or f_uses[y] != 2 or forward.outputs.count(y) != 1 or f_uses[weight.outputs[0]] != 1:
+            continue
+        shift = next(op for op in forward.ops if weight.outputs[0] in op.inputs)
+        gamma, beta = other(weight, y), other(shift, weight.outputs[0])
+        dy = next((w for w in scale.inputs if b_name.get(other(scale, w)) == name.get(gamma)), None)
+        if shift.prim.name != "add" or name.get(gamma) is None or name.get(beta) is None or dy is None or \
+                not forward.types[gamma].shape == forward.types[beta].shape == forward.types[y].shape[-1:]:
+            continue
+        y_kept = backward.inputs[forward.outputs.index(y, n_outputs) - n_outputs]
+        sums = {}  # Σ dy · y and Σ dy over every row, read by nothing else, from the backward
+        for op in backward.ops:
+            if op.prim.name != "sum_leading" or backward.types[op.outputs[0]].rank != 1:
+                continue
+            product = only(backward, b_made, b_uses, op.inputs[0], "mul")
+            if op.inputs[0] == dy:
+                sums.setdefault("beta", op)
+            elif product and set(product.inputs) == {dy, y_kept} and b_uses[y_kept] == 1:
+                sums.setdefault("gamma", (product, op))
+        if len(sums) < 2 or claimed & {id(sums["beta"]), id(sums["gamma"][1])}:
+            continue
+        (product, weight_sum), bias_sum = sums["gamma"], sums["beta"]
+        claimed |= {id(bias_sum), id(weight_sum)}  # (each box joins one kernel: _merge fuses every group then)
+        f_groups.append(([norm, weight, shift], Op(norm.prim, norm.attrs, (*norm.inputs, gamma, beta),
+                                                   (shift.outputs[0], *norm.outputs[1:]), norm.lift, norm.scope,
+                                                   norm.span)))
+        b_groups.append(([scale, grad, product, weight_sum, bias_sum],
+                         Op(grad.prim, grad.attrs, (x, dy, mean, rstd, wire[name[gamma]], wire[name[beta]]),
+                            (grad.outputs[0], weight_sum.outputs[0], bias_sum.outputs[0]), grad.lift, grad.scope,
+                            grad.span)))
+        dropped.add(y)
+    if not dropped:
+        return forward, backward
+    kept = [(f, b) for f, b in zip(forward.outputs[n_outputs:], backward.inputs[:n_kept]) if f not in dropped]
+    forward, backward = _merge(forward, f_groups), _merge(backward, b_groups)
+    forward = Diagram(forward.types, forward.ops, forward.inputs, forward.outputs[:n_outputs] +
+                      tuple(f for f, _ in kept), forward.params, forward.name)
+    backward = Diagram(backward.types, backward.ops, tuple(b for _, b in kept) + backward.inputs[n_kept:],
+                       backward.outputs, backward.params, backward.name)
     return forward, backward
 
 
