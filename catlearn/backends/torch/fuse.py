@@ -144,8 +144,9 @@ def _layer_norm_backward_code(args, types, eps=1e-5):
     given the norm's weight and bias, their gradients too."""
     x, dy, mean, rstd, *affine = args
     call = f"T.ops.aten.native_layer_norm_backward({dy}, {x}, {x}.shape[-1:], {mean}, {rstd}"
-    return f"{call}, {affine[0]}, {affine[1]}, (True, True, True))" if affine else f"{call}, None, None, " \
-        f"(True, False, False))[0]"
+    if affine:
+        return f"{call}, {affine[0]}, {affine[1]}, (True, True, True))"
+    return f"{call}, None, None, (True, False, False))[0]"
 
 
 def _native_layer_norm(T, x, *affine, eps=1e-5):
