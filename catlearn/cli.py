@@ -242,7 +242,7 @@ def cmd_train(args) -> int:
     from .data import load
     from .diagrams import to_dot
     from .distributed import device_for, launch
-    from .training import CHECKPOINT, plot_history, train
+    from .training import CHECKPOINT, check_data, plot_history, train
 
     module = check_bytes(_read(args.file), args.file)
     learner = _learner(module, args.learner, args.file)
@@ -251,6 +251,7 @@ def cmd_train(args) -> int:
         raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
                          "or `data NAME` in the learner")
     data = load(data_name, learner.settings["split"], learner.settings["seed"] if args.seed is None else args.seed)
+    check_data(learner, data_name, data.x_train, data.y_train, data.y_val)  # before any process starts
     world = current()
     if args.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
@@ -289,11 +290,13 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .backends.torch import compile_module
     from .data import load
-    from .training import accuracy, load_checkpoint
+    from .training import accuracy, check_data, load_checkpoint
 
     module = check_bytes(_read(args.file), args.file)
     learner = _learner(module, args.learner, args.file)
-    data = load(args.data or learner.settings["data"], learner.settings["split"], learner.settings["seed"])
+    data_name = args.data or learner.settings["data"]
+    data = load(data_name, learner.settings["split"], learner.settings["seed"])
+    check_data(learner, data_name, data.x_val, data.y_val)
     model = compile_module(learner.diagram)
     epoch, _, _ = load_checkpoint(Path(args.checkpoint), model)
     print(f"{learner.name} after epoch {epoch}: held-out accuracy {accuracy(model, data.x_val, data.y_val):.4f} "
@@ -306,13 +309,14 @@ def cmd_predict(args) -> int:
 
     from .backends.torch import compile_module
     from .data import read
-    from .training import load_checkpoint
+    from .training import check_data, load_checkpoint
 
     module = check_bytes(_read(args.file), args.file)
     learner = _learner(module, args.learner, args.file)
     model = compile_module(learner.diagram)
     _, _, tensors = load_checkpoint(Path(args.checkpoint), model)
     x, _ = read(args.input)
+    check_data(learner, args.input, x)
     x = (x - tensors["data/mean"].numpy()) / tensors["data/scale"].numpy()
     with torch.no_grad():
         scores = model(torch.as_tensor(x, dtype=torch.float32)).numpy()

@@ -35,6 +35,45 @@ class History:
     accuracy: list = field(default_factory=list)
 
 
+def check_data(learner: Learner, source: str, x: np.ndarray, *labels: np.ndarray) -> None:
+    """A CatError, placed at the learner, where examples `x` from `source` (and
+    their `labels`, for the learner's loss) do not fit its model."""
+    model, dom, (outputs,) = learner.model.name, learner.diagram.dom, learner.diagram.cod
+    if len(dom) != 1:
+        raise CatError(f"`{model}` takes {len(dom)} inputs, but a dataset gives one array of examples", learner.span,
+                       expected="a model of one input", found=f"{model} : {learner.diagram.type}",
+                       hint="train a model whose other inputs are parameters or constants inside it")
+    (inputs,) = dom
+    if tuple(x.shape[1:]) != tuple(inputs.shape):
+        raise CatError(f"the examples of {source} do not fit `{model}`", learner.span,
+                       expected=f"examples of shape {tuple(inputs.shape)} ({model} : {learner.diagram.type})",
+                       found=f"examples of shape {tuple(x.shape[1:])}",
+                       hint=f"give {source} as many features as `{model}` takes, or change the model's input type")
+    y = np.concatenate([np.asarray(part).reshape(len(part), -1) for part in labels]) if labels else np.zeros((0, 1))
+    loss = learner.loss[0]
+    if not len(y):
+        return
+    low, high = y.min(), y.max()
+    if loss == "cross_entropy":
+        classes = outputs.shape[-1]
+        whole = y.shape[1] == 1 and np.all(y == np.round(y)) and low >= 0
+        if not whole or high >= classes:
+            raise CatError(f"the labels of {source} are not classes of `{model}`", learner.span,
+                           expected=f"one class number per example, 0 … {classes - 1} ({model} scores {classes} "
+                                    f"classes)", found=f"labels from {low:g} to {high:g}, {y.shape[1]} per example",
+                           hint="number the classes 0, 1, 2, …" if not whole else
+                           f"give `{model}` an output of R[{int(high) + 1}], one score per class")
+    elif loss == "binary_cross_entropy":
+        if not np.isin(y, (0, 1)).all() or y.shape[1] != 1:
+            raise CatError(f"the labels of {source} are not 0 or 1", learner.span,
+                           expected="one label per example, 0 or 1, for binary_cross_entropy",
+                           found=f"labels from {low:g} to {high:g}, {y.shape[1]} per example")
+    elif y.shape[1] != int(np.prod(outputs.shape)):
+        raise CatError(f"the labels of {source} do not match `{model}`'s output", learner.span,
+                       expected=f"{int(np.prod(outputs.shape))} number(s) per example, as {model} gives {outputs}",
+                       found=f"{y.shape[1]} per example")
+
+
 def _loss(name: str, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if name == "cross_entropy":
         return torch.nn.functional.cross_entropy(scores, labels.long())
@@ -194,6 +233,7 @@ def train(learner: Learner, data: Dataset, out: Path, gradient: str = "autograd"
     epochs = settings["epochs"] if epochs is None else epochs
     seed = settings["seed"] if seed is None else seed
     device = device_for(device, world) if isinstance(device, str) else device
+    check_data(learner, data.name, data.x_train, data.y_train, data.y_val)
     batch = min(settings["batch"], len(data.x_train))
     if batch % world.size:
         raise CatError(f"a batch of {batch} does not split evenly over {world.size} processes",

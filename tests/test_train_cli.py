@@ -141,3 +141,42 @@ def test_asking_for_a_gpu_that_is_not_there(tmp_path, capsys):
     assert "torch sees no CUDA device" in capsys.readouterr().err
     assert main(["train", IRIS, "--device", "tpu", "--out", str(tmp_path), "--no-progress"]) == 1
     assert "expected: auto, cpu or cuda" in capsys.readouterr().err
+
+
+def test_data_that_does_not_fit_the_model_is_a_clear_error(tmp_path, capsys):
+    """Examples of the wrong width, labels that are no class of the model (or no
+    0/1, or too few numbers for mse), a model of two inputs: each a CatError at the
+    learner's line, before any training, in train, eval and predict."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
+
+    def data(name, **arrays):
+        np.savez(tmp_path / f"{name}.npz", **{"x": x, "y": y, **arrays})
+        return str(tmp_path / f"{name}.npz")
+    source = tmp_path / "more.cat"
+    source.write_text("use std.nn\n\nmodel score : R[4] -> R[1] = dense(4, 1)\nmodel pair : R[4] * R[4] -> R[3] = "
+                      "(a, b) => dense(4, 3)(add(a, b))\nmodel two : R[4] -> R[2] = dense(4, 2)\n\n"
+                      "learner binary = train score\n  loss binary_cross_entropy\n"
+                      "learner both = train pair\n  loss cross_entropy\n"
+                      "learner regress = train two\n  loss mse\n")
+    cases = [(IRIS, "iris", data("five", y=y + 2), "not classes of `logistic`", "output of R[5]",
+              "iris_logistic.cat:9:1"),
+             (IRIS, "iris", data("negative", y=y - 1), "not classes", "number the classes 0, 1, 2", ":9:1"),
+             (IRIS, "iris", data("halves", y=y / 2), "not classes", "number the classes", ":9:1"),
+             (IRIS, "iris", data("wide", x=np.hstack([x, x])), "do not fit `logistic`", "shape (8,)", ":9:1"),
+             (str(source), "binary", data("three"), "not 0 or 1", "labels from 0 to 2", "more.cat:7:1"),
+             (str(source), "both", data("plain"), "takes 2 inputs", "pair : R[4] * R[4] -> R[3]", "more.cat:9:1"),
+             (str(source), "regress", data("plain"), "do not match `two`'s output", "2 number(s)", "more.cat:11:1")]
+    for path, learner, npz, message, detail, place in cases:
+        out = tmp_path / "runs" / Path(npz).stem
+        assert main(["train", path, "--learner", learner, "--data", npz, "--out", str(out), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and detail in err and place in err, err
+        assert not out.exists()  # nothing trained, nothing written
+    assert main(["train", IRIS, "--epochs", "1", "--out", str(tmp_path / "good"), "--no-progress"]) == 0
+    checkpoint = str(tmp_path / "good" / CHECKPOINT)
+    capsys.readouterr()
+    assert main(["eval", IRIS, "--checkpoint", checkpoint, "--data", data("five", y=y + 2)]) == 1
+    assert "not classes of `logistic`" in capsys.readouterr().err
+    assert main(["predict", IRIS, "--checkpoint", checkpoint, "--input", data("wide", x=np.hstack([x, x]))]) == 1
+    assert "do not fit `logistic`" in capsys.readouterr().err
