@@ -8,8 +8,8 @@ the ratio catlearn / hand-written, for both gradient modes, at batch 32 and 256.
 
 Beside them, for the MLP and the CNN, the floor of the ``rd`` mode: the same
 model as a ``torch.autograd.Function`` whose backward is written by hand in
-Python with the torch calls catlearn generates.  A backward pass written in
-Python (catlearn's ``rd`` mode, or a user's own Function) pays the interpreter
+Python with torch's default kernels (oneDNN convolutions).  A backward pass
+written in Python (catlearn's ``rd`` mode, or a user's own Function) pays the interpreter
 for every call that torch's own backward makes in C++.
 
     python benchmarks/torch_step.py [--steps 30] [--repeat 5] [--device cuda]

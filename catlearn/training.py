@@ -49,11 +49,10 @@ def check_data(learner: Learner, source: str, x: np.ndarray, *labels: np.ndarray
                        expected=f"examples of shape {tuple(inputs.shape)} ({model} : {learner.diagram.type})",
                        found=f"examples of shape {tuple(x.shape[1:])}",
                        hint=f"give {source} as many features as `{model}` takes, or change the model's input type")
-    y = np.concatenate([np.asarray(part).reshape(len(part), -1) for part in labels]) if labels else np.zeros((0, 1))
-    loss = learner.loss[0]
+    y = np.concatenate([np.asarray(part).reshape(len(part), -1) for part in labels] or [np.zeros((0, 1))])
     if not len(y):
         return
-    low, high = y.min(), y.max()
+    loss, low, high = learner.loss[0], y.min(), y.max()
     if loss == "cross_entropy":
         classes = outputs.shape[-1]
         whole = y.shape[1] == 1 and np.all(y == np.round(y)) and low >= 0

@@ -396,3 +396,39 @@ def test_softmax_over_a_short_axis_agrees_with_torchs_kernel_on_the_last_axis(le
     if x.numel():
         (found,) = torch.autograd.grad(y, x, dy)
         torch.testing.assert_close(found, torch.autograd.grad(torch.softmax(x, -1), x, dy)[0])
+
+
+LAYER_NORMS = """use std.nn
+def scaled(n) : R[n] -> R[n] =
+  param g : R[n] ~ ones
+  x => mul(layernorm(x), g)
+def squashed(n) : R[n] -> R[n] =
+  param g : R[n] ~ ones
+  param b : R[n] ~ zeros
+  x => tanh(add(mul(layernorm(x), g), b))
+model scaled_only : R[4] -> R[4] = scaled(4)
+model squashed_after : R[4] -> R[4] = squashed(4)
+"""
+
+
+@pytest.mark.parametrize("name, affine", [("scaled_only", False), ("squashed_after", True)])
+def test_a_layer_norm_fuses_with_its_scale_and_shift_only_where_both_are_there(name, affine):
+    """A norm scaled but not shifted (once a crash of the fusion) keeps its boxes; one
+    shifted, then read by another box, fuses: either way rd gives autograd's gradients."""
+    from catlearn.backends.torch.module import _Passes
+
+    d = catlearn.loads(LAYER_NORMS)[name]
+    norms = [op for op in _Passes(batched(d, ((3,),)), "optic").forward_diagram.ops
+             if op.prim.name == "native_layer_norm"]
+    assert [len(op.inputs) for op in norms] == [3 if affine else 1]
+    x = torch.randn(3, 4, dtype=torch.float64)
+    found = []
+    for mode in ("autograd", "rd"):
+        m = compile_module(d, mode, dtype=torch.float64)
+        with torch.no_grad():
+            for k, p in enumerate(m.parameters()):
+                p.copy_(torch.linspace(-1.0, 2.0, 4, dtype=torch.float64) + k)
+        m(x).square().sum().backward()
+        found.append([p.grad for p in m.parameters()])
+    for a, b in zip(*found):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)

@@ -51,7 +51,6 @@ code generated for torch changes.
 """
 from __future__ import annotations
 
-from collections import Counter
 from functools import lru_cache
 from typing import Callable
 
@@ -184,10 +183,29 @@ KERNELS = {k.name: k for k in (
 )}
 
 
+def _readers(d: Diagram) -> dict[int, list]:
+    """Each wire's readers: the boxes reading it, and None for each time it is an output of `d`."""
+    readers: dict[int, list] = {}
+    for op in d.ops:
+        for i in op.inputs:
+            readers.setdefault(i, []).append(op)
+    for w in d.outputs:
+        readers.setdefault(w, []).append(None)
+    return readers
+
+
+def _sole(made: dict, readers: dict, w: int, name: str, spec: str | None = None) -> Op | None:
+    """The box `name` (of einsum `spec`) making w, where one box reads w and nothing else does."""
+    op = made.get(w)
+    if op is None or len(readers.get(w, ())) != 1 or op.prim.name != name or (spec and op.attr["spec"] != spec):
+        return None
+    return op
+
+
 def _absorb(d: Diagram, outer: str, inner: str, make: Callable[[Op, Op, int], Op | None]) -> Diagram:
     """Each `outer` box whose argument is an `inner` box's output, used by
     nothing else, replaced by ``make(inner_box, outer_box, argument)`` (None: kept)."""
-    uses = Counter(i for op in d.ops for i in op.inputs) + Counter(d.outputs)
+    readers = _readers(d)
     producer = {o: op for op in d.ops for o in op.outputs}
     absorbed: set[int] = set()  # the inner boxes
     replaced: dict[int, Op] = {}  # the outer boxes -> their fused boxes
@@ -196,7 +214,7 @@ def _absorb(d: Diagram, outer: str, inner: str, make: Callable[[Op, Op, int], Op
             continue
         for k, w in enumerate(op.inputs):
             found = producer.get(w)
-            fused = make(found, op, k) if found is not None and found.prim.name == inner and uses[w] == 1 else None
+            fused = make(found, op, k) if _sole(producer, readers, w, inner) else None
             if fused is not None:
                 absorbed.add(id(found))
                 replaced[id(op)] = fused
@@ -235,14 +253,10 @@ def _conv_bias(d: Diagram) -> Diagram:
 
 
 def _weight_grad(d: Diagram) -> Diagram:
-    uses = Counter(i for op in d.ops for i in op.inputs) + Counter(d.outputs)
-    producer = {o: op for op in d.ops for o in op.outputs}
+    made, readers = {o: op for op in d.ops for o in op.outputs}, _readers(d)
 
     def single(w: int, name: str, spec: str | None = None) -> Op | None:
-        op = producer.get(w)
-        if op is None or uses[w] != 1 or op.prim.name != name or (spec and op.attr["spec"] != spec):
-            return None
-        return op
+        return _sole(made, readers, w, name, spec)
     absorbed: set[int] = set()
     replaced: dict[int, Op] = {}
     for op in d.ops:
@@ -390,11 +404,11 @@ def _affine_layer_norms(forward: Diagram, backward: Diagram, n_outputs: int) -> 
     name, b_name = ({p.wire: p.name for p in d.params} for d in (forward, backward))  # the passes' own wires
     wire = {p.name: p.wire for p in backward.params}
     f_made, b_made = ({o: op for op in d.ops for o in op.outputs} for d in (forward, backward))
-    f_uses, b_uses = (Counter(i for op in d.ops for i in op.inputs) + Counter(d.outputs) for d in (forward, backward))
-
-    def only(d, made, uses, w, prim):  # the box `prim` making w, which nothing else reads
-        op = made.get(w)
-        return op if op is not None and op.prim.name == prim and uses[w] == 1 else None
+    f_readers, b_readers = _readers(forward), _readers(backward)
+    totals = {}  # a backward wire -> its sum over every row but the last axis
+    for op in backward.ops:
+        if op.prim.name == "sum_leading" and backward.types[op.outputs[0]].rank == 1:
+            totals.setdefault(op.inputs[0], op)
 
     def other(op, w):  # a binary box's other argument than w
         return op.inputs[1] if op.inputs[0] == w else op.inputs[0] if op.inputs[1] == w else None
@@ -404,34 +418,31 @@ def _affine_layer_norms(forward: Diagram, backward: Diagram, n_outputs: int) -> 
         if grad.prim.name != "layer_norm_backward" or len(grad.inputs) != 4:
             continue
         x, scaled, mean, rstd = grad.inputs
-        norm = f_made.get(source.get(mean))
-        scale = only(backward, b_made, b_uses, scaled, "mul")
+        norm, scale = f_made.get(source.get(mean)), _sole(b_made, b_readers, scaled, "mul")
         if norm is None or scale is None or len(norm.inputs) != 1:
             continue
-        y = norm.outputs[0]  # the forward's normalised x: read by `weight` alone, and kept for the backward
-        weight = next((op for op in forward.ops if op.prim.name == "mul" and y in op.inputs), None)
-        if weight is None or f_uses[y] != 2 or forward.outputs.count(y) != 1 or f_uses[weight.outputs[0]] != 1:
+        y = norm.outputs[0]  # the normalised x: read by `weight` alone, and kept once for the backward
+        readers = f_readers.get(y, [])
+        if len(readers) != 2 or readers.count(None) != 1 or forward.outputs.index(y) < n_outputs:
             continue
-        shift = next(op for op in forward.ops if weight.outputs[0] in op.inputs)
+        weight = next(op for op in readers if op is not None)
+        (shift, *more) = f_readers.get(weight.outputs[0], [None]) if weight.prim.name == "mul" else [None]
+        if shift is None or more or shift.prim.name != "add":
+            continue
         gamma, beta = other(weight, y), other(shift, weight.outputs[0])
         dy = next((w for w in scale.inputs if b_name.get(other(scale, w)) == name.get(gamma)), None)
-        if shift.prim.name != "add" or name.get(gamma) is None or name.get(beta) is None or dy is None or \
+        if name.get(gamma) is None or name.get(beta) is None or dy is None or \
                 not forward.types[gamma].shape == forward.types[beta].shape == forward.types[y].shape[-1:]:
             continue
-        y_kept = backward.inputs[forward.outputs.index(y, n_outputs) - n_outputs]
-        sums = {}  # Σ dy · y and Σ dy over every row, read by nothing else, from the backward
-        for op in backward.ops:
-            if op.prim.name != "sum_leading" or backward.types[op.outputs[0]].rank != 1:
-                continue
-            product = only(backward, b_made, b_uses, op.inputs[0], "mul")
-            if op.inputs[0] == dy:
-                sums.setdefault("beta", op)
-            elif product and set(product.inputs) == {dy, y_kept} and b_uses[y_kept] == 1:
-                sums.setdefault("gamma", (product, op))
-        if len(sums) < 2 or claimed & {id(sums["beta"]), id(sums["gamma"][1])}:
+        y_kept = backward.inputs[forward.outputs.index(y) - n_outputs]
+        (product, *more) = b_readers.get(y_kept, [None])  # Σ dy · y: the normalised x's one reader, summed
+        product = product if not more and product and product.prim.name == "mul" and \
+            set(product.inputs) == {dy, y_kept} else None
+        weight_sum = product and len(b_readers[product.outputs[0]]) == 1 and totals.get(product.outputs[0])
+        bias_sum = totals.get(dy)  # Σ dy
+        if not weight_sum or bias_sum is None or id(bias_sum) in claimed:
             continue
-        (product, weight_sum), bias_sum = sums["gamma"], sums["beta"]
-        claimed |= {id(bias_sum), id(weight_sum)}  # (each box joins one kernel: _merge fuses every group then)
+        claimed.add(id(bias_sum))  # (another norm of the same dy keeps its boxes: _merge fuses every group)
         f_groups.append(([norm, weight, shift], Op(norm.prim, norm.attrs, (*norm.inputs, gamma, beta),
                                                    (shift.outputs[0], *norm.outputs[1:]), norm.lift, norm.scope,
                                                    norm.span)))
