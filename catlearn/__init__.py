@@ -12,6 +12,7 @@ parsed, type-checked and elaborated into one typed diagram IR
 from importlib.metadata import PackageNotFoundError, version
 
 from . import stdlib  # noqa: F401  (registers the standard primitives)
+from .core import batching  # noqa: F401  (registers broadcast_batch)
 from .core.diagram import Diagram
 from .core.errors import CatError
 from .core.primitives import REGISTRY, primitive

@@ -12,6 +12,7 @@ from catlearn.testing.strategies import default_primitives, instances
 
 REAL = default_primitives("R")
 POOL_INDICES = {"argmax_pool2d", "unpool2d", "gather2d"}  # they take Z indices: not for random diagrams
+BATCH = {"broadcast_batch"}  # the IR's own, for batched diagrams: tests/test_batching.py
 
 
 @pytest.mark.parametrize("prim", REAL, ids=lambda p: p.name)
@@ -36,7 +37,7 @@ def test_type_rule_matches_numpy_shapes(prim, data):
 def test_every_registered_primitive_is_covered():
     """A new primitive with a type rule must come with an instance generator."""
     stateless = {p.name for p in REGISTRY.values() if p.numpy is not None and not p.stateful}
-    assert stateless == {p.name for p in REAL} | POOL_INDICES  # those have their own tests, in test_pooling
+    assert stateless == {p.name for p in REAL} | POOL_INDICES | BATCH  # those have their own tests
 
 
 def test_index_out_of_range_is_a_type_error():
@@ -45,9 +46,9 @@ def test_index_out_of_range_is_a_type_error():
         REGISTRY["index"].infer((TensorType("R", (3,)),), {"i": 3})
 
 
-def test_batch_axes_must_be_suffixes_of_each_other():
+def test_lifted_axes_must_be_suffixes_of_each_other():
     from catlearn.core.errors import TypeError_
-    with pytest.raises(TypeError_, match="batch axes"):
+    with pytest.raises(TypeError_, match="lifted axes"):
         REGISTRY["add"].infer((TensorType("R", (2, 3)), TensorType("R", (3, 3))), {})
     (out,), lift = REGISTRY["add"].infer((TensorType("R", (2, 3)), TensorType("R", (3,))), {})
     assert out == TensorType("R", (2, 3)) and lift == 2

@@ -2,7 +2,12 @@
 added, and :meth:`Builder.splice`, which replays a diagram into another one
 under a substitution of shape variables, with new (possibly batch-lifted)
 input types.  Splicing is how a definition is instantiated at a call site,
-and how composition is built.
+and how composition is built.  A spliced diagram keeps its own axis names: the
+caller's name only the axes it lifts the diagram over.
+
+Where an argument with batch axes lacks some of the model's lifted axes of a
+box (:class:`~catlearn.core.signature.Misaligned`), the builder broadcasts it
+over them first, with a ``repeat_leading`` box after its batch axes.
 
 >>> from catlearn.core.types import TensorType
 >>> b = Builder()
@@ -15,10 +20,11 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from .check import checked
 from .diagram import CONST, FEEDBACK, Diagram, Op, Param, Scope
 from .errors import CatError, DefinitionError, TypeError_
 from .primitives import REGISTRY, Primitive
-from .signature import check_size
+from .signature import Misaligned, check_size
 from .types import Dim, TensorType, dim_subst, object_str, same_type
 
 
@@ -123,8 +129,16 @@ class Builder:
         """Add one box; returns its output wires.  Type errors get `span`."""
         prim = REGISTRY[prim] if isinstance(prim, str) else prim
         attrs = dict(attrs or {})
+        inputs = list(inputs)
         try:
-            outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
+            try:
+                outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
+            except Misaligned as e:
+                for index, shape in e.broadcasts:
+                    x = inputs[index]
+                    (inputs[index],) = self.apply("repeat_leading", [x], {"shape": shape, "keep": x.type.rank - x.type.batch},
+                                                  span, scope)
+                outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
         except CatError as e:
             raise e.at(span)
         return self.add_op(prim, attrs, inputs, outs, lift, span, scope, body)
@@ -141,8 +155,8 @@ class Builder:
         return self.apply(CONST, [], {"value": value, "dtype": dtype}, span)[0]
 
     def finish(self, outputs: list[Wire], name: str | None = None) -> Diagram:
-        return Diagram(tuple(self.types), tuple(self.ops), tuple(self.inputs),
-                       tuple(self.local(w) for w in outputs), tuple(self.params), name)
+        return checked(Diagram(tuple(self.types), tuple(self.ops), tuple(self.inputs),
+                               tuple(self.local(w) for w in outputs), tuple(self.params), name), "a builder")
 
     # -- feedback (the delayed trace) --------------------------------------
     def feedback(self, state: str, state_type: TensorType, init: tuple | None, inputs: list[Wire],
@@ -191,7 +205,7 @@ class Builder:
                 fill: Mapping[Primitive, Callable] | None = None, span=None) -> dict[int, Wire]:
         """Like :meth:`splice`, returning where every wire of `d` went."""
         env = dict(env or {})
-        m: dict[int, Wire] = dict(zip(d.inputs, inputs))
+        m: dict[int, Wire] = {w: _own_names(x, d.types[w].subst(env)) for w, x in zip(d.inputs, inputs)}
         for p in d.params:
             m[p.wire] = self.param(p.name, d.types[p.wire].subst(env), p.init, p.span)
         self._replay(d, m, env, fill or {}, span)
@@ -245,9 +259,10 @@ class Builder:
         x_types = [body.types[w] for w in body.inputs[:n]]
         lift = ins[0].type.rank - x_types[0].rank if n else 0
         state_type = a["state_type"].subst(env)
-        if lift > 0:
-            state_type = TensorType(state_type.dtype, ins[0].type.shape[:lift] + state_type.shape,
-                                    ins[0].type.names[:lift] + state_type.names)
+        if lift > 0:  # the state is lifted with the inputs: over the new batch axes, then the model's
+            x, new_batch = ins[0].type, ins[0].type.batch - x_types[0].batch
+            state_type = TensorType(state_type.dtype, x.shape[:lift] + state_type.shape,
+                                    x.names[:lift] + state_type.names, new_batch + state_type.batch)
 
         def replay_body(child: Builder, xs, s):
             inner = dict(zip(body.inputs[:n], xs))
@@ -291,39 +306,55 @@ class Emitter:
         return self.apply(REGISTRY[name], args, attrs)
 
     def zeros(self, t: TensorType) -> Wire:
-        return self.builder.apply("zeros", [], {"shape": t.shape, "dtype": t.dtype}, self.span)[0]
+        """The zero of type `t` (made once per example, then broadcast over `t`'s batch axes)."""
+        return zeros(self.builder, t, self.span)
 
     def last(self, w: Wire):
         """The size of the last axis of `w`."""
         return w.type.shape[-1]
 
 
+def zeros(b: Builder, t: TensorType, span=None) -> Wire:
+    """The zero of type `t` on `b`: ``zeros`` of one example's shape, broadcast over `t`'s batch axes."""
+    w = b.apply("zeros", [], {"shape": t.example.shape, "dtype": t.dtype}, span)[0]
+    return b.apply("broadcast_batch", [w], {"shape": t.shape[:t.batch]}, span)[0] if t.batch else w
+
+
+def _own_names(w: Wire, t: TensorType) -> Wire:
+    """`w` as an input of a spliced diagram whose input has type `t`: the axes
+    `t` declares keep `t`'s names (a diagram's names are its own), the axes
+    `w` lifts it over keep `w`'s."""
+    k = w.type.rank - t.rank
+    if k < 0 or w.type.names[k:] == t.names:
+        return w
+    return Wire(w.builder, w.index, TensorType(w.type.dtype, w.type.shape, w.type.names[:k] + t.names, w.type.batch))
+
+
 def _retyped(op: Op, ins: list, sub) -> tuple[list, int] | None:
     """The output types and lift of a box replayed on `ins`, when they follow
     from its checked types without unifying again: each input is its
     substituted original type, or that type under one common new batch prefix
-    (and was fully lifted before).  None means: infer them afresh."""
+    (and had all the box's lifted axes before).  None means: infer them afresh."""
     sig = op.prim.signature
     if op.prim.check is not None or sig is None:
         return None
+    outs = [sub(o) for o in op.outputs]
+    batch = outs[0].batch if outs else 0
     prefix = None
     for w, i, decl in zip(ins, op.inputs, sig.inputs):
         base, t = sub(i), w.type
         if t == base:
             continue
-        k = t.rank - base.rank
-        if k <= 0 or base.rank - decl.rank != op.lift:
+        k = t.batch - base.batch
+        if k <= 0 or base.rank - decl.rank != op.lift or base.batch != batch:
             return None
         if prefix is None:
             prefix = (t.shape[:k], t.names[:k])
-        if (t.shape[:k], t.names[:k]) != prefix or t.shape[k:] != base.shape or t.names[k:] != base.names \
-                or t.dtype != base.dtype:
+        if base.batched(*prefix) != t:
             return None
-    outs = [sub(o) for o in op.outputs]
     if prefix is None:
         return outs, op.lift
-    shape, names = prefix
-    return [TensorType(o.dtype, shape + o.shape, names + o.names) for o in outs], op.lift + len(shape)
+    return [o.batched(*prefix) for o in outs], op.lift + len(prefix[0])
 
 
 def _at_site(e: CatError, span) -> CatError:

@@ -51,6 +51,6 @@ SETTINGS = {
     "batch": ("int", 32, lambda v: v >= 1, "a positive batch size"),
     "seed": ("int", 0, lambda v: v >= 0, "a non-negative seed"),
     "split": ("float", 0.2, lambda v: 0.0 < v < 1.0, "a validation fraction between 0 and 1"),
-    "strategy": ("choice", "lens", lambda v: v in ("lens", "optic"), "`lens` or `optic`"),
+    "strategy": ("choice", "optic", lambda v: v in ("lens", "optic"), "`lens` or `optic`"),
     "data": ("str", None, lambda v: bool(v), "a dataset name or file"),
 }

@@ -4,7 +4,8 @@ elimination and the normal form used for equality.
 Because copy/discard are implicit and every box is deterministic, two
 diagrams are equal in the free symmetric monoidal category with copy and
 discard (a cartesian one) exactly when their maximally shared, dead-code-free
-term graphs coincide.  :func:`canonical_key` computes that graph in a
+term graphs coincide.  Axis names inside are checks, not part of a morphism:
+only the boundary's are compared.  :func:`canonical_key` computes that graph in a
 canonical order by a depth-first walk from the outputs.  Parameters form a
 named record, so they are compared by name, not by position (Para's
 parameter objects up to their symmetries).
@@ -18,6 +19,7 @@ True
 """
 from __future__ import annotations
 
+from .check import checked
 from .diagram import Diagram, Op
 
 
@@ -56,7 +58,7 @@ def _canonical_order(d: Diagram):
             continue
         body = op.body.key() if op.body is not None else None
         key = (op.prim.name, _user_signature(op), op.attrs, op.lift,
-               tuple(labels[i] for i in op.inputs), tuple(d.types[o] for o in op.outputs), body)
+               tuple(labels[i] for i in op.inputs), tuple(d.types[o].unnamed() for o in op.outputs), body)
         index = seen_keys.setdefault(key, len(order))
         if index == len(order):
             order.append((op, key))
@@ -101,7 +103,7 @@ def normal_form(d: Diagram) -> Diagram:
         ops.append(Op(op.prim, op.attrs, tuple(wire_of[labels[i]] for i in op.inputs), tuple(outs),
                       op.lift, op.scope, op.span, op.body.normal_form() if op.body is not None else None))
     outputs = tuple(wire_of[labels[w]] for w in d.outputs)
-    return Diagram(tuple(types), tuple(ops), tuple(inputs), outputs, tuple(params), d.name)
+    return checked(Diagram(tuple(types), tuple(ops), tuple(inputs), outputs, tuple(params), d.name), "normal_form")
 
 
 def dead_code_elimination(d: Diagram) -> Diagram:
@@ -112,7 +114,8 @@ def dead_code_elimination(d: Diagram) -> Diagram:
         if any(o in live for o in op.outputs):
             keep.append(op)
             live.update(op.inputs)
-    return Diagram(d.types, tuple(reversed(keep)), d.inputs, d.outputs, d.params, d.name)
+    return checked(Diagram(d.types, tuple(reversed(keep)), d.inputs, d.outputs, d.params, d.name),
+                   "dead_code_elimination")
 
 
 def common_subexpressions(d: Diagram) -> Diagram:
@@ -131,4 +134,4 @@ def common_subexpressions(d: Diagram) -> Diagram:
         seen[key] = new
         ops.append(new)
     outputs = tuple(rename.get(w, w) for w in d.outputs)
-    return Diagram(d.types, tuple(ops), d.inputs, outputs, d.params, d.name)
+    return checked(Diagram(d.types, tuple(ops), d.inputs, outputs, d.params, d.name), "common_subexpressions")

@@ -158,9 +158,11 @@ def generator(name: str, inputs: tuple, outputs: tuple, *, module: str = "user",
 
 
 def std_modules() -> dict[str, list[str]]:
-    """Std module name -> names of the registry primitives it exports."""
+    """Std module name -> names of the registry primitives it exports (the
+    others, such as ``core.batch``'s, are the IR's own, for no `.cat` file)."""
     out: dict[str, list[str]] = {}
     for p in REGISTRY.values():
-        out.setdefault(p.module, []).append(p.name)
+        if p.module.startswith("std."):
+            out.setdefault(p.module, []).append(p.name)
     return out
 

@@ -3,14 +3,28 @@
 A signature such as ``D[n, k] * D[k, m] -> D[n, m]`` has shape variables
 (``n``, ``k``, ``m``) and possibly the dtype variable ``D``.  Applying it to
 actual wire types unifies the declared axes with the *trailing* axes of each
-argument; extra leading axes are batch axes, lifted implicitly (an argument's
-lift prefix must be a suffix of the longest one, as in NumPy broadcasting).
+argument; extra leading axes are lifted over implicitly.  They are of two kinds,
+aligned separately (see ``docs/architecture.md``, "Batches"):
+
+* batch axes (a type's ``batch`` leading axes), which a diagram run on a batch
+  maps over, as ``vmap`` does; an argument without them is shared by the batch;
+* the model's own lifted axes after them: an argument's must end the longest
+  argument's, as in NumPy broadcasting, written inside the model.
+
+So batch axes are never matched against a model's axes.  Where an argument with
+batch axes lacks some of the model's lifted axes, the box cannot be run on
+arrays as they are (NumPy would align the batch with the model's axes):
+:class:`Misaligned` says which axes to broadcast it over first, and the
+:class:`~catlearn.core.builder.Builder` inserts that broadcast as a box.
 
 >>> from catlearn.core.types import TensorType
 >>> sig = Signature.parse("D[n, k] * D[k, m] -> D[n, m]")
 >>> out, lift = sig.apply([TensorType("R", (32, 5, 3)), TensorType("R", (3, 7))], {})
 >>> str(out[0]), lift
 ('R[32, 5, 7]', 1)
+>>> out, lift = sig.apply([TensorType("R", (5, 3)).batched((32,)), TensorType("R", (3, 7))], {})
+>>> str(out[0]), lift
+('R[32 | 5, 7]', 1)
 """
 from __future__ import annotations
 
@@ -251,16 +265,8 @@ class Signature:
             dd, ad, index = deferred[0]
             raise self._mismatch(name, actual, index, env, dt,
                                  f"has axis size {dim_str(ad)}, which does not fit {dim_str(dd)}")
-        lift_shape, lift_names = max(prefixes, key=lambda p: len(p[0])) if prefixes else ((), ())
-        if lift_shape:
-            for index, (shape, names) in enumerate(prefixes, 1):
-                tail = len(lift_shape) - len(shape)
-                if lift_shape[tail:] != shape or any(x and y and x != y for x, y in zip(lift_names[tail:], names)):
-                    raise TypeError_(f"the batch axes of the arguments of `{name}` do not agree",
-                                     expected=f"batch axes that are a suffix of [{', '.join(map(dim_str, lift_shape))}]",
-                                     found=f"argument {index} with batch axes [{', '.join(map(dim_str, shape))}]",
-                                     hint="batch (leading) axes broadcast like NumPy: each argument's must end the "
-                                          "longest one")
+        batch, model, broadcasts = _align(name, actual, prefixes)
+        lift_shape, lift_names = batch[0] + model[0], batch[1] + model[1]
         out = []
         for decl, needs, name_keys in self._outs:
             if not needs <= env.keys():
@@ -268,10 +274,63 @@ class Signature:
                                  hint="give it as a keyword argument")
             shape = tuple(d if type(d) is int else dim_subst(d, env) for d in decl.shape)
             names = tuple(n or axis_names.get(v) for n, v in name_keys)
-            t = TensorType(dt if decl.dtype == DTYPE_VAR else decl.dtype, lift_shape + shape, lift_names + names)
+            t = TensorType(dt if decl.dtype == DTYPE_VAR else decl.dtype, lift_shape + shape, lift_names + names,
+                           len(batch[0]))
             check_size(t)
             out.append(t)
+        if broadcasts:
+            raise Misaligned(name, broadcasts)
         return tuple(out), len(lift_shape), env
+
+
+class Misaligned(TypeError_):
+    """A box whose arguments with batch axes lack some of the model's lifted
+    axes.  ``broadcasts`` gives, for each such argument, ``(index, shape)``:
+    the axes to broadcast it over, after its batch axes, for the box to apply."""
+
+    def __init__(self, name: str, broadcasts: tuple):
+        index, shape = broadcasts[0]
+        super().__init__(f"argument {index + 1} of `{name}` has batch axes but lacks lifted axes of the model",
+                         expected=f"its lifted axes to end with [{', '.join(map(dim_str, shape))}]",
+                         hint="broadcast it over them first (NumPy's alignment would match them with the batch)")
+        self.broadcasts = broadcasts
+
+
+def _longest(parts: list, what: str, name: str, hint: str) -> tuple:
+    """The longest of the (shape, names) `parts`, which the others must end."""
+    shape, names = max(parts, key=lambda p: len(p[0]))
+    for index, (s, n) in enumerate(parts, 1):
+        tail = len(shape) - len(s)
+        if shape[tail:] != s or any(x and y and x != y for x, y in zip(names[tail:], n)):
+            raise TypeError_(f"the {what} axes of the arguments of `{name}` do not agree",
+                             expected=f"{what} axes that are a suffix of [{', '.join(map(dim_str, shape))}]",
+                             found=f"argument {index} with {what} axes [{', '.join(map(dim_str, s))}]", hint=hint)
+    return shape, names
+
+
+def _align(name: str, actual, prefixes: list) -> tuple:
+    """The batch axes and the model's lifted axes of a box from its arguments'
+    extra leading axes, and the broadcasts some arguments need (see
+    :class:`Misaligned`).  An argument whose declared axes take in its batch
+    axes (a sum over the batch) consumes them: then no argument maps over any."""
+    batch, model = [], []
+    consumes = False
+    for a, (shape, names) in zip(actual, prefixes):
+        k = min(a.batch, len(shape))
+        consumes = consumes or a.batch > len(shape)
+        batch.append((shape[:k], names[:k]))
+        model.append((shape[k:], names[k:]))
+    if not prefixes:
+        return ((), ()), ((), ()), ()
+    if consumes and any(b[0] for b in batch):
+        raise TypeError_(f"`{name}` both maps over batch axes and takes some in as its own",
+                         hint="sum a batch, or map over it, in separate boxes")
+    whole = _longest(batch, "batch", name, "an argument shared by the batch has no batch axes; the others' agree")
+    lifted = _longest(model, "lifted", name, "leading axes broadcast like NumPy: each argument's must end the "
+                                             "longest one")
+    broadcasts = tuple((index, lifted[0][:len(lifted[0]) - len(m[0])]) for index, (b, m) in enumerate(zip(batch, model))
+                       if b[0] and len(m[0]) < len(lifted[0]))
+    return whole, lifted, broadcasts
 
 
 def check_size(t: TensorType) -> None:

@@ -6,8 +6,15 @@ as ``R`` or ``Z2``) and axes, each with a size and an optional name.  Sizes are
 in shape variables such as ``n`` or ``h - k + 1``).  An object of the monoidal
 category is a tuple of tensor types; ``()`` is the unit.
 
+A type also says how many of its leading axes are *batch* axes (``batch``):
+the axes a diagram run on a batch maps over, as ``vmap`` does, kept apart from
+the model's own axes.  A model's types have none; :func:`~catlearn.core.batching.batched`
+prepends them.  They print before a bar: ``R[32 | 4]`` is a batch of 32 ``R[4]``.
+
 >>> str(TensorType("R", (Poly.var("n"), 64), ("seq", None)))
 'R[seq: n, 64]'
+>>> str(TensorType("R", (4,)).batched((32,)))
+'R[32 | 4]'
 """
 from __future__ import annotations
 
@@ -173,19 +180,30 @@ def dtype_names() -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class TensorType:
-    """``dtype[axes]``: a tensor type with optional axis names."""
+    """``dtype[axes]``: a tensor type with optional axis names, whose first
+    ``batch`` axes are batch axes."""
 
     dtype: str
     shape: tuple = ()
     names: tuple = ()
+    batch: int = 0
 
     def __post_init__(self):
         if len(self.names) != len(self.shape):
             object.__setattr__(self, "names", (None,) * len(self.shape))
+        if not 0 <= self.batch <= len(self.shape):
+            raise ValueError(f"a type of rank {len(self.shape)} cannot have {self.batch} batch axes")
 
     @property
     def rank(self) -> int:
         return len(self.shape)
+
+    @property
+    def example(self) -> "TensorType":
+        """The type of one example: this type without its batch axes."""
+        if not self.batch:
+            return self
+        return TensorType(self.dtype, self.shape[self.batch:], self.names[self.batch:])
 
     def axes(self) -> list[tuple[str | None, Dim]]:
         return list(zip(self.names, self.shape))
@@ -196,13 +214,19 @@ class TensorType:
     def subst(self, env: Mapping[str, Dim]) -> "TensorType":
         if not env:
             return self
-        return TensorType(self.dtype, tuple(dim_subst(d, env) for d in self.shape), self.names)
+        return TensorType(self.dtype, tuple(dim_subst(d, env) for d in self.shape), self.names, self.batch)
 
-    def lifted(self, prefix: "TensorType") -> "TensorType":
-        """This type with the axes of `prefix` prepended (the batch lift)."""
-        if not prefix.shape:
+    def batched(self, shape: tuple, names: tuple | None = None) -> "TensorType":
+        """This type with the batch axes `shape` in front of its own (which stay
+        in front of the model's axes)."""
+        if not shape:
             return self
-        return TensorType(self.dtype, prefix.shape + self.shape, prefix.names + self.names)
+        names = tuple(names) if names is not None else (None,) * len(shape)
+        return TensorType(self.dtype, tuple(shape) + self.shape, names + self.names, self.batch + len(shape))
+
+    def with_batch(self, batch: int) -> "TensorType":
+        """The same axes, the first `batch` of them batch axes."""
+        return self if batch == self.batch else TensorType(self.dtype, self.shape, self.names, batch)
 
     def size(self) -> int | None:
         """Number of elements, or None when the shape is symbolic."""
@@ -211,13 +235,16 @@ class TensorType:
         return None
 
     def unnamed(self) -> "TensorType":
-        return TensorType(self.dtype, self.shape)
+        return TensorType(self.dtype, self.shape, (), self.batch)
 
     def __str__(self):
         if not self.shape:
             return self.dtype
-        axes = ", ".join(f"{n}: {dim_str(d)}" if n else dim_str(d) for n, d in zip(self.names, self.shape))
-        return f"{self.dtype}[{axes}]"
+        axes = [f"{n}: {dim_str(d)}" if n else dim_str(d) for n, d in zip(self.names, self.shape)]
+        if self.batch:
+            model = ", ".join(axes[self.batch:])
+            return f"{self.dtype}[{', '.join(axes[:self.batch])} |{' ' + model if model else ''}]"
+        return f"{self.dtype}[{', '.join(axes)}]"
 
 
 def object_str(types: Iterable[TensorType]) -> str:
@@ -227,7 +254,7 @@ def object_str(types: Iterable[TensorType]) -> str:
 
 
 def same_type(a: TensorType, b: TensorType) -> bool:
-    """Equal dtype and sizes, and names that agree where both are given."""
-    if a.dtype != b.dtype or a.shape != b.shape:
+    """Equal dtype, sizes and batch axes, and names that agree where both are given."""
+    if a.dtype != b.dtype or a.shape != b.shape or a.batch != b.batch:
         return False
     return all(x is None or y is None or x == y for x, y in zip(a.names, b.names))

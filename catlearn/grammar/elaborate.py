@@ -645,7 +645,7 @@ class Elaborator:
             if not same_type(got.type, want):
                 raise TypeError_(f"`{defn.name}` does not have its declared type here", span,
                                  expected=object_str(outs), found=object_str(w.type for w in result))
-        return result
+        return [_named_as(b, got, want, wires) for got, want in zip(result, outs)]
 
     def _hole_filler(self, defn, name, prim, expr, caller_env, env, caller_scope):
         """Elaborates a morphism argument where the hole is, in the caller's scope."""
@@ -721,11 +721,25 @@ class Elaborator:
         for w, t in zip(outs, cod):  # the declared axis names hold of the outputs
             if w.builder is b and t.names != w.type.names:
                 b.types[w.index] = w.type = TensorType(t.dtype, w.type.shape,
-                                                       tuple(x or y for x, y in zip(t.names, w.type.names)))
+                                                       tuple(x or y for x, y in zip(t.names, w.type.names)),
+                                                       w.type.batch)
         diagram = b.finish(outs, d.name)
         if d.kind == "circuit":
             check_circuit(diagram, d)
         return Definition(d.name, d.kind, d, dom, cod, diagram, shape_params, values, morphs, d.over, module)
+
+
+def _named_as(b: Builder, got: Wire, want: TensorType, inputs: list) -> Wire:
+    """An output of a definition with the names its use gives it where the
+    definition's own leave an axis unnamed (a caller's input passed through is
+    the caller's wire)."""
+    for w in inputs:
+        if w.builder is got.builder and w.index == got.index:
+            return w
+    names = tuple(x or y for x, y in zip(got.type.names, want.names))
+    if got.builder is b and names != got.type.names:
+        b.types[got.index] = got.type = TensorType(got.type.dtype, got.type.shape, names, got.type.batch)
+    return got
 
 
 def _shape_hint(want, got) -> str | None:

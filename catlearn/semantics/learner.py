@@ -13,7 +13,7 @@ and the optimiser's update lens closing the loop on ``P ⊗ S``.
 >>> module = catlearn.load("models/iris_logistic.cat")
 >>> step = training_step(module.learners["iris"].diagram, "cross_entropy", ("sgd", (("lr", 0.1),)), 16)
 >>> step.diagram.type
-'R[3, 4] * R[3] * R[16, 4] * R[16, 3] -> R[3, 4] * R[3] * R'
+'R[3, 4] * R[3] * R[16 | 4] * R[16 | 3] -> R[3, 4] * R[3] * R'
 """
 from __future__ import annotations
 
@@ -147,8 +147,7 @@ def objective(model: Diagram, loss: str, batch: int) -> Diagram:
     (x_type,), (y_type,) = model.dom, model.cod
     b = Builder()
     g = Emitter(b)
-    x = b.input(TensorType(x_type.dtype, (batch,) + x_type.shape, (None,) + x_type.names))
-    t = b.input(TensorType(y_type.dtype, (batch,) + y_type.shape, (None,) + y_type.names))
+    x, t = b.input(x_type.batched((batch,))), b.input(y_type.batched((batch,)))
     (y,) = b.splice(model, [x])
     per_example = LOSSES[loss](g, y, t, y_type.rank)
     total = g.sum_leading(per_example, axes=1, keep=0)

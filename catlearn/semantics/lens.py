@@ -27,6 +27,10 @@ from .para import uncurry
 from .rdc import reverse
 
 STRATEGIES = ("lens", "optic")
+#: the strategy of compiled modules and learners alike: an optic computes each
+#: value once, where a lens computes the forward pass again in the backward
+#: pass; a lens is the choice where memory between the passes is short.
+DEFAULT_STRATEGY = "optic"
 
 
 @dataclass
@@ -43,7 +47,7 @@ class Split:
         return len(self.forward.cod) - len(self.residuals)
 
 
-def compile_split(d: Diagram, strategy: str = "lens") -> Split:
+def compile_split(d: Diagram, strategy: str = DEFAULT_STRATEGY) -> Split:
     """Compile `d` and its reverse derivative as a lens or as an optic."""
     if strategy not in STRATEGIES:
         raise CatError(f"unknown strategy `{strategy}`", expected="lens or optic", found=strategy)

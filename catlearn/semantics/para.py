@@ -9,13 +9,14 @@ morphism ``P ⊗ A → B`` of the underlying category, and back.
 from __future__ import annotations
 
 from ..core.builder import Builder
+from ..core.check import checked
 from ..core.diagram import Diagram, Param
 
 
 def uncurry(d: Diagram) -> Diagram:
     """``P ⊗ A → B``: the parameters become the first inputs (in ``d.params`` order)."""
     inputs = tuple(p.wire for p in d.params) + tuple(d.inputs)
-    return Diagram(d.types, d.ops, inputs, d.outputs, (), d.name)
+    return checked(Diagram(d.types, d.ops, inputs, d.outputs, (), d.name), "uncurry")
 
 
 def curry(d: Diagram, names: list[str], inits: list[tuple] | None = None) -> Diagram:
@@ -23,7 +24,7 @@ def curry(d: Diagram, names: list[str], inits: list[tuple] | None = None) -> Dia
     k = len(names)
     inits = inits or [("zeros", ())] * k
     params = tuple(Param(n, w, init) for n, w, init in zip(names, d.inputs[:k], inits))
-    return Diagram(d.types, d.ops, d.inputs[k:], d.outputs, params, d.name)
+    return checked(Diagram(d.types, d.ops, d.inputs[k:], d.outputs, params, d.name), "curry")
 
 
 def reparameterize(d: Diagram, r: Diagram, names: list[str]) -> Diagram:

@@ -31,14 +31,17 @@ def _total(g: Emitter, parts: list) -> Wire | None:
 
 
 def _fit(g: Emitter, c: Wire, target) -> Wire:
-    """Sum a cotangent over the batch axes its primal was broadcast along: by
-    the producing box's own ``contract`` rule where it has one, so that the
-    batch of outer products or kernel gradients is never built."""
+    """Sum a cotangent over the leading axes its primal was broadcast along:
+    batch axes the primal is shared by, then the model's lifted axes it lacks
+    (an argument lacks only leading ones: see ``core/signature.py``).  Summed
+    into a primal shared by the whole batch, by the producing box's own
+    ``contract`` rule where it has one, so that the batch of outer products or
+    kernel gradients is never built."""
     k = c.type.rank - target.rank
     if k <= 0:
         return c
     producer = next((op for op in reversed(g.builder.ops[-8:]) if op.outputs == (c.index,)), None)
-    if producer is not None and producer.prim.contract is not None and producer.lift >= k:
+    if producer is not None and producer.prim.contract is not None and producer.lift >= k and not target.batch:
         b = g.builder
         made = producer.prim.contract(g, [Wire(b, i, b.types[i]) for i in producer.inputs], producer.lift, k,
                                       **producer.attr)

@@ -122,7 +122,7 @@ def _reshape_rule(inputs, attrs):
                          expected=f"{dim_str(before)} elements", found=f"shape ({', '.join(map(dim_str, shape))}) with {dim_str(after)}",
                          hint="`axes=k` reshapes the last k axes; the leading ones are batch axes")
     lift = x.rank - k
-    return (TensorType(x.dtype, x.shape[:lift] + shape, x.names[:lift] + (None,) * len(shape)),), lift
+    return (TensorType(x.dtype, x.shape[:lift] + shape, x.names[:lift] + (None,) * len(shape), min(x.batch, lift)),), lift
 
 
 def _reshape_dagger(g, x, dy, shape, axes=1):
@@ -168,7 +168,7 @@ def _rearrange_rule(inputs, attrs):
                     (TensorType(DTYPE_VAR, tuple(Poly.var(w) for w in dst)),))
     (out,), lift = sig.apply(inputs, {}, "rearrange")
     names = x.names[:lift] + tuple(w if x.names[lift + src.index(w)] else None for w in dst)
-    return (TensorType(out.dtype, out.shape, names),), lift
+    return (TensorType(out.dtype, out.shape, names, out.batch),), lift
 
 
 @lru_cache(maxsize=1024)
@@ -212,15 +212,49 @@ def mean(x):
     return np.mean(x, -1)
 
 
-def _max_rd(g, ins, y, dy):
-    n = _last(g, ins[0])
-    return [g.mul(g.broadcast(dy, n=n), g.eq(ins[0], g.broadcast(y, n=n)))]
+# Selections take a subgradient: the whole cotangent goes to the first selected
+# entry (the lowest index along the axis, where several are equal), never split
+# between ties, so the cotangents of an output's entries sum to its own exactly.
+# The torch semantics pick that entry by argmax/argmin (the first, as torch
+# documents), so that torch's autograd follows the same convention.
+def _first_mask(x, pick):
+    out = np.zeros(np.shape(x), dtype=np.result_type(x, 1.0))
+    np.put_along_axis(out, pick(x, -1)[..., None], 1.0, -1)
+    return out
 
 
-@primitive("max", "D[n] -> D", module=M, dtypes="ordered", glyph="max", torch=lambda T, x: x.amax(-1), rd=_max_rd)
+def _first_mask_torch(T, x, pick):
+    return T.zeros_like(x).scatter(-1, pick(x, -1, keepdim=True), 1.0)
+
+
+@primitive("argmax_mask", "D[n] -> D[n]", module=M, dtypes="ordered", glyph="argmax",
+           torch=lambda T, x: _first_mask_torch(T, x, T.argmax), rd=lambda g, ins, y, dy: [None])
+def argmax_mask(x):
+    """1 at the first largest entry of the last axis, 0 elsewhere (its derivative is zero almost everywhere)"""
+    return _first_mask(x, np.argmax)
+
+
+@primitive("argmin_mask", "D[n] -> D[n]", module=M, dtypes="ordered", glyph="argmin",
+           torch=lambda T, x: _first_mask_torch(T, x, T.argmin), rd=lambda g, ins, y, dy: [None])
+def argmin_mask(x):
+    """1 at the first smallest entry of the last axis, 0 elsewhere (its derivative is zero almost everywhere)"""
+    return _first_mask(x, np.argmin)
+
+
+@primitive("max", "D[n] -> D", module=M, dtypes="ordered", glyph="max",
+           torch=lambda T, x: x.gather(-1, x.argmax(-1, keepdim=True))[..., 0],
+           rd=lambda g, ins, y, dy: [g.mul(g.broadcast(dy, n=_last(g, ins[0])), g.argmax_mask(ins[0]))])
 def max_(x):
-    """the largest entry of the last axis"""
+    """the largest entry of the last axis (its derivative: the first largest entry's)"""
     return np.max(x, -1)
+
+
+@primitive("min", "D[n] -> D", module=M, dtypes="ordered", glyph="min",
+           torch=lambda T, x: x.gather(-1, x.argmin(-1, keepdim=True))[..., 0],
+           rd=lambda g, ins, y, dy: [g.mul(g.broadcast(dy, n=_last(g, ins[0])), g.argmin_mask(ins[0]))])
+def min_(x):
+    """the smallest entry of the last axis (its derivative: the first smallest entry's)"""
+    return np.min(x, -1)
 
 
 @primitive("eq", "D * D -> D", module=M, glyph="=", torch=lambda T, x, y: (x == y).to(x.dtype),
@@ -230,13 +264,19 @@ def eq(x, y):
     return np.equal(x, y).astype(np.result_type(x, y))
 
 
+def _summed_batch(x: TensorType, lift: int, k: int) -> int:
+    """How many of the `k` axes of x summed after its first `lift` are batch axes."""
+    return max(0, min(lift + k, x.batch) - lift)
+
+
 def _leading_rule(inputs, attrs):
     (x,) = inputs
     keep, k = attrs["keep"], attrs["axes"]
     if x.rank < k + keep:
         raise TypeError_(f"`sum_leading` needs {k + keep} axes", found=str(x))
     lift = x.rank - k - keep
-    return (TensorType(x.dtype, x.shape[:lift] + x.shape[lift + k:], x.names[:lift] + x.names[lift + k:]),), lift
+    batch = x.batch - _summed_batch(x, lift, k)
+    return (TensorType(x.dtype, x.shape[:lift] + x.shape[lift + k:], x.names[:lift] + x.names[lift + k:], batch),), lift
 
 
 def _sum_leading(x, axes, keep):
@@ -244,15 +284,27 @@ def _sum_leading(x, axes, keep):
     return x.sum(axis=tuple(range(lift, lift + axes)))
 
 
+def _sum_leading_dagger(g, x, dy, axes, keep):
+    """The summed axes repeated again: the model's by `repeat_leading`, batch axes by `broadcast_batch`."""
+    t = x.type
+    lift = t.rank - axes - keep
+    shape, batch = tuple(t.shape[lift:lift + axes]), _summed_batch(t, lift, axes)
+    if batch and lift:
+        raise TypeError_("`sum_leading` over batch axes after others has no adjoint here",
+                         hint="sum the leading batch axes")
+    out = g.repeat_leading(dy, shape=shape[batch:], keep=keep) if axes > batch else dy
+    return g.broadcast_batch(out, shape=shape[:batch]) if batch else out
+
+
 @primitive("sum_leading", None, module=M, attrs={"axes": Attr("int"), "keep": Attr("int")}, type_rule=_leading_rule,
            polynomial=True, glyph="Σ…", arity=1,
            torch=lambda T, x, axes, keep: x.sum(dim=tuple(range(x.dim() - axes - keep, x.dim() - keep))) if axes else x,
            torch_code=lambda args, types, axes, keep:
                f"{args[0]}.sum({tuple(range(types[0].rank - axes - keep, types[0].rank - keep))})" if axes else args[0],
-           dagger=lambda g, x, dy, axes, keep: g.repeat_leading(
-               dy, shape=tuple(x.type.shape[x.type.rank - axes - keep:x.type.rank - keep]), keep=keep))
+           dagger=_sum_leading_dagger)
 def sum_leading(x, axes, keep):
-    """⊕ over the `axes` axes before the last `keep` ones (a cotangent summed over broadcast batch axes)"""
+    """⊕ over the `axes` axes before the last `keep` ones (a cotangent summed over the axes its primal was
+    broadcast along, batch axes among them)"""
     return _sum_leading(x, axes, keep)
 
 
@@ -262,8 +314,11 @@ def _repeat_rule(inputs, attrs):
     if x.rank < keep:
         raise TypeError_(f"`repeat_leading` needs {keep} axes", found=str(x))
     lift = x.rank - keep
+    if lift < x.batch:
+        raise TypeError_("`repeat_leading` repeats a model over new axes of its own, after the batch axes",
+                         expected=f"at most {x.rank - x.batch} axes kept", found=f"keep={keep} of {x}")
     return (TensorType(x.dtype, x.shape[:lift] + shape + x.shape[lift:],
-                       x.names[:lift] + (None,) * len(shape) + x.names[lift:]),), lift
+                       x.names[:lift] + (None,) * len(shape) + x.names[lift:], x.batch),), lift
 
 
 def _repeat_leading_torch(x, shape, keep):

@@ -52,27 +52,27 @@ def div(x, y):
     return x / y
 
 
-def _max_rd(g, i, y, dy):
-    m = g.step(g.sub(i[0], i[1]))
-    return [g.mul(dy, m), g.mul(dy, g.sub(1.0, m))]
+# maximum and minimum select: where x and y are equal the whole cotangent goes
+# to x, the first argument (as for every selection: see std.array's `max`).
+def _select_rd(g, i, y, dy, other_wins):
+    """[dy where x is selected, dy where y is]: y is selected where ``step(other_wins) = 1``."""
+    m = g.step(other_wins)
+    return [g.mul(dy, g.sub(1.0, m)), g.mul(dy, m)]
 
 
-def _min_rd(g, i, y, dy):
-    m = g.step(g.sub(i[1], i[0]))
-    return [g.mul(dy, m), g.mul(dy, g.sub(1.0, m))]
-
-
-@primitive("maximum", "D * D -> D", module=M, dtypes="ordered", glyph="max", torch=lambda T, x, y: T.maximum(x, y),
-           rd=_max_rd)
+@primitive("maximum", "D * D -> D", module=M, dtypes="ordered", glyph="max",
+           torch=lambda T, x, y: T.where((x >= y) | T.isnan(x), x, y),
+           rd=lambda g, i, y, dy: _select_rd(g, i, y, dy, g.sub(i[1], i[0])))
 def maximum(x, y):
-    """the larger of x and y"""
+    """the larger of x and y (its derivative goes to x where they are equal)"""
     return np.maximum(x, y)
 
 
-@primitive("minimum", "D * D -> D", module=M, dtypes="ordered", glyph="min", torch=lambda T, x, y: T.minimum(x, y),
-           rd=_min_rd)
+@primitive("minimum", "D * D -> D", module=M, dtypes="ordered", glyph="min",
+           torch=lambda T, x, y: T.where((x <= y) | T.isnan(x), x, y),
+           rd=lambda g, i, y, dy: _select_rd(g, i, y, dy, g.sub(i[0], i[1])))
 def minimum(x, y):
-    """the smaller of x and y"""
+    """the smaller of x and y (its derivative goes to x where they are equal)"""
     return np.minimum(x, y)
 
 

@@ -1,8 +1,10 @@
 """Forward evaluation of a diagram with the primitives' NumPy semantics.
 
 ``evaluate(d, inputs, params) -> outputs`` walks the ops once in their
-(topological) order.  Arrays may carry extra leading batch axes; every
-primitive's NumPy semantics broadcasts over them.
+(topological) order.  Arrays may carry extra leading batch axes: then it runs
+``batched(d, …)``, the diagram's ``vmap`` (:mod:`catlearn.core.batching`), so
+that each output is the model's on each example (an input without batch axes
+is shared by the batch).
 
 >>> import numpy as np, catlearn
 >>> d = catlearn.loads("use std.nn\\nmodel f : R[3] -> R[3] = relu ; square")["f"]
@@ -15,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ...core.batching import batch_shapes, batched
 from ...core.diagram import CONST, Diagram
 from ...core.errors import CatError
 from ...core.initializers import INITIALIZERS
@@ -35,9 +38,9 @@ def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | No
     params = params or {}
     if len(inputs) != len(d.inputs):
         raise CatError(f"{d!r} takes {len(d.inputs)} input(s), given {len(inputs)}")
-    values: dict[int, object] = {}
-    for w, x in zip(d.inputs, inputs):
-        values[w] = np.asarray(x)
+    inputs = [np.asarray(x) for x in inputs]
+    d = batched(d, batch_shapes(d, [x.shape for x in inputs]))
+    values: dict[int, object] = dict(zip(d.inputs, inputs))
     for p in d.params:
         if p.name not in params:
             raise CatError(f"no value for the parameter `{p.name}`", hint="init_params(d) makes initial values")

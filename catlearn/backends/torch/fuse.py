@@ -51,11 +51,13 @@ code generated for torch changes.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Callable
 
 import torch
 
+from ...core.check import checked
 from ...core.diagram import Diagram, Op
 from ...core.passes import dead_code_elimination
 from ...core.primitives import REGISTRY, Primitive
@@ -228,7 +230,7 @@ def _affine(d: Diagram) -> Diagram:
         bias = add.inputs[1 - k]
         if d.types[mv.inputs[0]].rank != 2 or d.types[bias].rank != 1:
             return None
-        return Op(REGISTRY["affine"], (), (*mv.inputs, bias), add.outputs, add.lift, add.scope, add.span)
+        return Op(REGISTRY["affine"], (), (*mv.inputs, bias), add.outputs, mv.lift, add.scope, add.span)
     return _absorb(d, "add", "matvec", make)
 
 
@@ -337,32 +339,44 @@ def fuse_split(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Dia
     rearranged residuals rearranged in the backward pass instead (where the
     fusions of kernel gradients find them), the layer norms' statistics
     computed once (see the module docstring)."""
-    forward, backward = _share_statistics(*_late_rearrangements(forward, backward, n_outputs), n_outputs)
-    return _affine_layer_norms(forward, backward, n_outputs)
+    for rewrite in (_late_rearrangements, _share_statistics, _affine_layer_norms):
+        forward, backward = rewrite(forward, backward, n_outputs)
+        checked(forward, rewrite.__name__)
+        checked(backward, rewrite.__name__)
+    return forward, backward
 
 
 def _late_rearrangements(forward: Diagram, backward: Diagram, n_outputs: int) -> tuple[Diagram, Diagram]:
+    """Each residual that is a rearrangement of a forward wire is made in the
+    backward pass instead, from that wire, kept once however many residuals
+    read it (a residual that is kept too, the source of several rearranged
+    ones, the same forward wire twice: each one backward input)."""
     n_kept = len(backward.inputs) - n_outputs
     producer = {o: op for op in forward.ops for o in op.outputs}
     types = list(backward.types)
-    kept: dict[int, int] = {}  # the forward's residuals -> the backward's wires for them
+    kept: dict[int, int] = {}  # the forward's residuals -> the backward's wire for each
+    same: dict[int, int] = {}  # a backward residual wire -> the one it is read as instead
     moved = []
-    for f, b in zip(forward.outputs[n_outputs:], backward.inputs[:n_kept]):
-        op = producer.get(f)
-        if op is None or op.prim.name != "rearrange":
-            kept.setdefault(f, b)
-            continue
-        source = op.inputs[0]
-        if source not in kept:
-            types.append(forward.types[source])
-            kept[source] = len(types) - 1
-        moved.append(Op(op.prim, op.attrs, (kept[source],), (b,), op.lift, op.scope, op.span))
-    if not moved:
+    residuals = list(zip(forward.outputs[n_outputs:], backward.inputs[:n_kept]))
+    rearranged = {f for f, _ in residuals if producer.get(f) is not None and producer[f].prim.name == "rearrange"}
+    if not rearranged:
         return forward, backward
+    for f, b in residuals:
+        if f not in rearranged:
+            same[b] = kept.setdefault(f, b)
+    for f, b in residuals:
+        if f in rearranged:
+            op = producer[f]
+            source = op.inputs[0]
+            if source not in kept:
+                types.append(forward.types[source])
+                kept[source] = len(types) - 1
+            moved.append(Op(op.prim, op.attrs, (kept[source],), (b,), op.lift, op.scope, op.span))
     forward = dead_code_elimination(Diagram(forward.types, forward.ops, forward.inputs,
                                             forward.outputs[:n_outputs] + tuple(kept), forward.params, forward.name))
-    backward = Diagram(tuple(types), tuple(moved) + backward.ops, tuple(kept.values()) + backward.inputs[n_kept:],
-                       backward.outputs, backward.params, backward.name)
+    ops = tuple(moved) + tuple(replace(op, inputs=tuple(same.get(i, i) for i in op.inputs)) for op in backward.ops)
+    backward = Diagram(tuple(types), ops, tuple(kept.values()) + backward.inputs[n_kept:],
+                       tuple(same.get(w, w) for w in backward.outputs), backward.params, backward.name)
     return forward, backward
 
 
@@ -379,7 +393,7 @@ def _share_statistics(forward: Diagram, backward: Diagram, n_outputs: int) -> tu
             continue
         if id(norm) not in stats:
             x = f_types[norm.inputs[0]]
-            t = TensorType(x.dtype, x.shape[:-1] + (1,))
+            t = TensorType(x.dtype, x.shape[:-1] + (1,), (), min(x.batch, x.rank - 1))
             f_types += [t, t]
             types += [t, t]
             stats[id(norm)] = ((len(f_types) - 2, len(f_types) - 1), (len(types) - 2, len(types) - 1))
@@ -464,4 +478,6 @@ def _affine_layer_norms(forward: Diagram, backward: Diagram, n_outputs: int) -> 
 
 def fuse(d: Diagram) -> Diagram:
     """The same morphism in fewer torch kernels (see the module docstring)."""
-    return _pooling(_conv_backward(_weight_grad(_conv_bias(_transposed_einsum(_affine(d))))))
+    for rewrite in (_affine, _transposed_einsum, _conv_bias, _weight_grad, _conv_backward, _pooling):
+        d = checked(rewrite(d), rewrite.__name__)
+    return d

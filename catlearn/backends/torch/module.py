@@ -24,34 +24,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...core.builder import Builder
+from ...core.batching import batch_shapes, batched
+from ...core.check import checked
 from ...core.diagram import Diagram
 from ...core.errors import CatError
 from ...core.passes import dead_code_elimination
-from ...core.types import TensorType
-from ...semantics.lens import compile_split
+from ...semantics.lens import DEFAULT_STRATEGY, STRATEGIES, compile_split
 from ..numpy.interpreter import init_params
 from .codegen import compile_source, generate
 from .fuse import fuse, fuse_split
 
 GRADIENTS = ("autograd", "rd")
-MAX_LAYOUTS = 16  # rd mode keeps the passes of this many batch layouts
+MAX_LAYOUTS = 16  # a module keeps the code of this many batch layouts
 
 
 class _Holder(nn.Module):
     """A plain container giving dotted parameter names their submodules."""
-
-
-def batched(d: Diagram, batches: tuple) -> Diagram:
-    """`d` on inputs with the leading batch axes ``batches[i]`` (aligned from the
-    right, as batch axes broadcast), so that its reverse derivative sums the
-    parameters' cotangents over the batch in its own contractions."""
-    if not any(batches):
-        return d
-    b = Builder()
-    inputs = [b.input(TensorType(t.dtype, tuple(axes) + t.shape, (None,) * len(axes) + t.names))
-              for t, axes in zip(d.dom, batches)]
-    return b.finish(b.splice(d, inputs), d.name)
 
 
 class _Passes:
@@ -87,7 +75,7 @@ class _Passes:
         params = tuple(p for p in d.params if p.wire in read)
         kept = tuple(w for w in residuals if w in read)
         saved = [p.wire for p in d.params] + list(residuals)
-        pruned = replace(pruned, params=params, inputs=kept + cotangents, _cache={})
+        pruned = checked(replace(pruned, params=params, inputs=kept + cotangents, _cache={}), "the backward pass's pruning")
         k = self.n_params
         slots = [1 + (k + j if j < self.n_inputs else j - self.n_inputs) for j, need in enumerate(needs) if need]
         source = generate(fuse(pruned), "backward_pass", shapes=True)
@@ -169,13 +157,20 @@ def _reverse(passes, *tensors) -> tuple:
 
 
 class CatModule(nn.Module):
-    """A diagram compiled to a torch module (see the module docstring)."""
+    """A diagram compiled to a torch module (see the module docstring).
 
-    def __init__(self, diagram: Diagram, gradient: str = "autograd", strategy: str = "optic",
+    Inputs may carry leading batch axes: the module then runs the diagram's
+    ``vmap`` (``batched``), compiled for that batch layout on first use.  In
+    ``rd`` mode its reverse derivative sums the parameters' cotangents over the
+    batch in its own contractions."""
+
+    def __init__(self, diagram: Diagram, gradient: str = "autograd", strategy: str = DEFAULT_STRATEGY,
                  dtype: torch.dtype = torch.float32, seed: int = 0):
         super().__init__()
         if gradient not in GRADIENTS:
             raise CatError(f"unknown gradient mode `{gradient}`", expected=" or ".join(GRADIENTS), found=gradient)
+        if strategy not in STRATEGIES:
+            raise CatError(f"unknown strategy `{strategy}`", expected=" or ".join(STRATEGIES), found=strategy)
         self.diagram = diagram
         self.gradient = gradient
         self.strategy = strategy
@@ -187,10 +182,8 @@ class CatModule(nn.Module):
             owner, leaf = self._owner(name), name.rsplit(".", 1)[-1]
             owner.register_parameter(leaf, nn.Parameter(torch.as_tensor(np.asarray(initial[name]), dtype=dtype)))
             self._slots.append((owner, leaf))
-        self.source = generate(fuse(diagram), "forward")
-        self._forward = compile_source(self.source, "forward")
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
-        self._passes: dict = {}  # rd mode: the inputs' shapes -> their _Passes
+        self._layouts: dict = {}  # the inputs' shapes -> the forward function (autograd) or _Passes (rd)
 
     def _owner(self, name: str) -> nn.Module:
         module: nn.Module = self
@@ -204,55 +197,51 @@ class CatModule(nn.Module):
         # functional_call swaps tensors into _parameters; a parametrization replaces the attribute
         params = [owner._parameters[leaf] if leaf in owner._parameters else getattr(owner, leaf)
                   for owner, leaf in self._slots]
-        if self.gradient == "rd" and (params or inputs):  # passes are compiled for this number of inputs, these shapes
-            try:
-                passes = self._passes[tuple([x.shape for x in inputs])]
-            except (KeyError, AttributeError):
-                passes = self._layout(inputs)
-            outs = _reverse(passes, *params, *inputs)
+        try:  # compiled for this number of inputs, these shapes
+            compiled = self._layouts[tuple([x.shape for x in inputs])]
+        except (KeyError, AttributeError):
+            compiled = self._layout(inputs)
+        if not params and not inputs:  # a constant, made in the module's dtype
+            outs = compiled(torch.empty((), dtype=self.dtype))
+        elif self.gradient == "rd":
+            outs = _reverse(compiled, *params, *inputs)
         else:
-            self._arity(inputs)
-            if not params and not inputs:  # a constant, made in the module's dtype
-                outs = self._forward(torch.empty((), dtype=self.dtype))
-            else:
-                outs = self._forward(*params, *inputs)
+            outs = compiled(*params, *inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _arity(self, inputs) -> None:
+    def _batches(self, inputs) -> tuple:
+        """The leading batch axes of each input (in front of its declared type)."""
         if len(inputs) != self._n_inputs:
             raise TypeError(f"{self.diagram.name or 'the model'} takes {self._n_inputs} input(s), given {len(inputs)}")
-
-    def _batches(self, inputs) -> tuple:
-        """The leading batch axes of each input (beyond its declared type)."""
-        batches = []
-        for x, t in zip(inputs, self.diagram.dom):
-            k = x.dim() - t.rank if torch.is_tensor(x) else -1
-            if k < 0:
-                raise TypeError(f"{self.diagram.name or 'the model'} takes {self.diagram.type}; an input of shape "
-                                f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__} does not fit")
-            batches.append(tuple(x.shape[:k]))
-        return tuple(batches)
+        for x in inputs:
+            if not torch.is_tensor(x):
+                raise TypeError(f"{self.diagram.name or 'the model'} takes tensors, given {type(x).__name__}")
+        return batch_shapes(self.diagram, [tuple(x.shape) for x in inputs])
 
     @torch.compiler.disable  # generating code is not for torch.compile to trace
-    def _layout(self, inputs) -> _Passes:
-        """The passes for inputs of these shapes, compiled for their batch axes
-        (on first use; ``forward`` looks them up itself first)."""
-        self._arity(inputs)
-        passes = _Passes(batched(self.diagram, self._batches(inputs)), self.strategy)
-        if len(self._passes) >= MAX_LAYOUTS:  # forget the oldest layout
-            del self._passes[next(iter(self._passes))]
-        self._passes[tuple([x.shape for x in inputs])] = passes
-        return passes
+    def _layout(self, inputs):
+        """The code for inputs of these shapes, compiled for their batch axes
+        (on first use; ``forward`` looks it up itself first)."""
+        d = batched(self.diagram, self._batches(inputs))
+        if self.gradient == "rd" and (inputs or d.params):
+            compiled = _Passes(d, self.strategy)
+        else:
+            compiled = compile_source(generate(fuse(d), "forward", shapes=True), "forward")
+        if len(self._layouts) >= MAX_LAYOUTS:  # forget the oldest layout
+            del self._layouts[next(iter(self._layouts))]
+        self._layouts[tuple([x.shape for x in inputs])] = compiled
+        return compiled
 
     @property
     def code(self) -> str:
-        """The generated Python source: the forward function, and in ``rd``
-        mode the lens passes as compiled for a batch of 32 on every input."""
-        if self.gradient == "rd":
-            passes = _Passes(batched(self.diagram, ((32,),) * self._n_inputs), self.strategy)
+        """The generated Python source, as compiled for a batch of 32 on every
+        input: the forward function, or in ``rd`` mode the lens passes."""
+        d = batched(self.diagram, ((32,),) * self._n_inputs)
+        if self.gradient == "rd" and (self._n_inputs or d.params):
+            passes = _Passes(d, self.strategy)
             backward = generate(fuse(passes.backward_diagram), "backward_pass", shapes=True)
             return "\n\n".join([passes.forward_source, backward])
-        return self.source
+        return generate(fuse(d), "forward", shapes=True)
 
     def extra_repr(self) -> str:
         return f"{self.diagram.name or 'diagram'} : {self.diagram.type}, gradient={self.gradient}" + \
