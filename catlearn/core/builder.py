@@ -55,10 +55,16 @@ def subst_attr(value, env: Mapping[str, Dim]):
 
 class Builder:
     """Accumulates typed ops; child builders hold the bodies of feedback loops
-    and capture the outer wires they read."""
+    and capture the outer wires they read.
 
-    def __init__(self, parent: "Builder | None" = None):
+    Elaboration's builders check axis names (`names`): two names for one axis
+    are an error in a `.cat` file.  A pass's builder leaves such an axis
+    unnamed instead, since names are checks of the source (a spliced
+    definition's own and its caller's may differ)."""
+
+    def __init__(self, parent: "Builder | None" = None, names: bool = False):
         self.parent = parent
+        self.names = parent.names if parent is not None else names
         self.types: list[TensorType] = []
         self.ops: list[Op] = []
         self.inputs: list[int] = []
@@ -132,16 +138,27 @@ class Builder:
         inputs = list(inputs)
         try:
             try:
-                outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
+                outs, lift = self._infer(prim, inputs, attrs)
             except Misaligned as e:
                 for index, shape in e.broadcasts:
                     x = inputs[index]
                     (inputs[index],) = self.apply("repeat_leading", [x], {"shape": shape, "keep": x.type.rank - x.type.batch},
                                                   span, scope)
-                outs, lift = prim.infer(tuple(w.type for w in inputs), attrs)
+                outs, lift = self._infer(prim, inputs, attrs)
         except CatError as e:
             raise e.at(span)
         return self.add_op(prim, attrs, inputs, outs, lift, span, scope, body)
+
+    def _infer(self, prim: Primitive, inputs: list[Wire], attrs: dict) -> tuple[tuple, int]:
+        types = tuple(w.type for w in inputs)
+        try:
+            return prim.infer(types, attrs)
+        except Misaligned:
+            raise
+        except CatError:
+            if self.names or not any(n for t in types for n in t.names):
+                raise
+            return prim.infer(tuple(t.unnamed() for t in types), attrs)
 
     def add_op(self, prim, attrs, inputs, out_types, lift=0, span=None, scope=None, body=None) -> list[Wire]:
         ins = tuple(self.local(w) for w in inputs)

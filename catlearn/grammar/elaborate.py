@@ -685,7 +685,7 @@ class Elaborator:
                                  hint=f"make it a parameter: {d.kind} {d.name}({', '.join(shape_params + [v])}) …")
         dims.update(implicit)
         env = Env(dims=dict(dims))
-        b = Builder()
+        b = Builder(names=True)
         inputs = [b.input(t) for t in dom]
         values, morphs = {}, {}
         for p in d.params:

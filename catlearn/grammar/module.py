@@ -95,7 +95,7 @@ class Module:
         for t in dom:
             if t.vars():
                 raise TypeError(f"the input sizes {sorted(t.vars())} of {name} are not fixed by its parameters")
-        b = Builder()
+        b = Builder(names=True)
         wires = [b.input(t) for t in dom]
         el = Elaborator(_Scope(self.name))
         outs = el.instantiate(defn, b, wires, shapes, values, {}, None, frame=False)
@@ -345,7 +345,7 @@ def _check_learner(decl: A.LearnerDecl, el: Elaborator, scope: _Scope) -> Learne
     if loose:
         raise TypeError_(f"the input size `{loose[0]}` of `{name}` must be known to train it", decl.model.span,
                          hint=f"give it: train {name}({', '.join(p.name for p in defn.decl.params)}) with sizes")
-    b = Builder()
+    b = Builder(names=True)
     outs = el.instantiate(defn, b, [b.input(t) for t in dom], shapes, values, morphs, decl.model.span, frame=False)
     diagram = b.finish(outs, name)
     clauses: dict = {}

@@ -3,7 +3,11 @@
 ``diagrams()`` draws a random diagram over a set of primitives (by default
 every registered primitive with NumPy semantics for the dtype): a DAG with
 shared wires (copies), unused wires (discards), parameters, constants and
-inputs with extra batch axes (so boxes are lifted).  It works for
+inputs with extra leading axes, so that boxes are lifted and wires of lower
+rank (a reduction's result, a parameter, a constant) are broadcast against
+them inside the model.  Inputs may have named axes, and some boxes are used as
+definitions would be: spliced from a diagram of their own whose axes have
+names of its own (the names a rearrangement's pattern uses).  It works for
 user-defined primitives too, provided their signature is a
 :class:`~catlearn.core.signature.Signature` or an instance generator is
 registered in :data:`INSTANCES`.
@@ -28,6 +32,7 @@ from ..core.signature import DTYPE_VAR
 from ..core.types import TensorType, dim_subst
 
 SIZES = (1, 2, 3)
+NAMES = ("t", "d", "seq")  # axis names inputs and definitions are drawn with
 #: values drawn for integer attributes that are also shape variables
 ATTR_CHOICES = {"pad": (0, 1), "size": (1, 2)}
 
@@ -129,11 +134,14 @@ def default_primitives(dt: str = "R") -> list[Primitive]:
 @st.composite
 def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "R", min_ops: int = 1,
              max_ops: int = 6, sizes=SIZES, max_inputs: int = 3, params: bool = True, consts: bool = True,
-             batch: bool = True, dom: tuple | None = None, prefix: str = "p") -> Diagram:
+             batch: bool = True, dom: tuple | None = None, prefix: str = "p", names: bool = False,
+             definitions: bool = False) -> Diagram:
     """A random well-typed diagram (see the module docstring).
 
     With `dom`, the diagram has exactly those inputs (and creates no others);
-    parameters are named `prefix` followed by a number.
+    parameters are named `prefix` followed by a number.  With `names`, inputs
+    may have named axes; with `definitions`, some boxes are spliced from
+    diagrams with axis names of their own.
     """
     prims = list(primitives) if primitives is not None else default_primitives(dtype)
     b = Builder()
@@ -148,8 +156,12 @@ def diagrams(draw, primitives: Iterable[Primitive] | None = None, dtype: str = "
         except (KeyError, ValueError):
             continue
         try:
-            wires = [_wire(draw, b, pool, t, dtype, max_inputs, params, consts, batch_axis, prefix) for t in ins]
-            pool.extend(b.apply(prim, wires, attrs))
+            wires = [_wire(draw, b, pool, t, dtype, max_inputs, params, consts, batch_axis, prefix, names)
+                     for t in ins]
+            if definitions and draw(st.booleans()):
+                pool.extend(b.splice(_definition(draw, prim, [w.type for w in wires], attrs), wires))
+            else:
+                pool.extend(b.apply(prim, wires, attrs))
         except (CatError, _NoWire):
             continue
     if not pool:
@@ -162,12 +174,33 @@ class _NoWire(Exception):
     """No wire of the needed type can be made under the strategy's limits."""
 
 
-def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, consts, batch_axis, prefix):
+def _names(draw, rank: int) -> tuple:
+    """Distinct names or None for `rank` axes."""
+    chosen = draw(st.lists(st.sampled_from((None,) + NAMES), min_size=rank, max_size=rank))
+    return tuple(n if n is not None and chosen.index(n) == k else None for k, n in enumerate(chosen))
+
+
+def _definition(draw, prim: Primitive, types: list, attrs: dict) -> Diagram:
+    """One box of `prim` on inputs of these shapes, as a definition with axis
+    names of its own: a rearrangement's pattern names its axes, other axes
+    are named at random."""
+    own = []
+    for t in types:
+        names = _names(draw, t.rank)
+        if prim.name == "rearrange":
+            words = attrs["spec"].split("->")[0].split()
+            names = (None,) * (t.rank - len(words)) + tuple(words)
+        own.append(TensorType(t.dtype, t.shape, names))
+    return Diagram.box(prim, own, **attrs)
+
+
+def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, consts, batch_axis, prefix,
+          names=False):
     matches = [w for w in pool if w.type.dtype == t.dtype and w.type.shape[w.type.rank - t.rank:] == t.shape
                and w.type.rank >= t.rank]
-    choice = draw(st.integers(0, len(matches)))
-    if choice < len(matches):
-        return matches[choice]
+    choice = draw(st.integers(0, 2 * len(matches)))  # reuse a wire two times in three: copies, and broadcasts
+    if choice < 2 * len(matches):                      # of lower-rank wires against the wires they came from
+        return matches[choice // 2]
     kinds = ["input"] * (len(b.inputs) < max_inputs) + ["param"] * params + ["const"] * (consts and t.rank == 0)
     if not kinds:
         raise _NoWire
@@ -179,7 +212,8 @@ def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, c
         w = b.const(value, dt)
     else:
         lifted = batch_axis is not None and draw(st.booleans())
-        w = b.input(TensorType(t.dtype, ((batch_axis,) if lifted else ()) + t.shape))
+        shape = ((batch_axis,) if lifted else ()) + t.shape
+        w = b.input(TensorType(t.dtype, shape, _names(draw, len(shape)) if names else ()))
     pool.append(w)
     return w
 
