@@ -57,3 +57,21 @@ def test_checkers_fail_on_unlawful_inputs(monkeypatch):
     model = catlearn.loads("use std.nn\nmodel f : R[3] -> R[3] = tanh")["f"]
     assert laws.finite_differences(model, rng) > 1e-3
     assert laws.chain_rule(model, model, rng) <= 1e-12  # consistent, though wrong
+
+
+def test_the_batching_law_catches_semantics_that_mix_the_examples(monkeypatch):
+    """A `mean` whose NumPy semantics averages the whole array, batch included:
+    right on one example, wrong on a batch, whose sizes the law draws from the
+    model's own (so a batch of 3 beside a model axis of 3 is tried)."""
+    import dataclasses
+
+    from catlearn.core.primitives import REGISTRY
+
+    rng = np.random.default_rng(0)
+    model = catlearn.loads("use std.nn\nmodel f : R[3] -> R[3] = x => sub(x, mean(x))")["f"]
+    assert laws.batching(model, rng) <= 1e-12
+    assert all(s == 3 for s in laws.batch_shape(model, rng))
+    mixing = dataclasses.replace(REGISTRY["mean"], numpy=lambda x: np.full(np.shape(x)[:-1], np.mean(x)))
+    monkeypatch.setitem(REGISTRY, "mean", mixing)
+    model = catlearn.loads("use std.nn\nmodel f : R[3] -> R[3] = x => sub(x, mean(x))")["f"]
+    assert laws.batching(model, rng) > 1e-3

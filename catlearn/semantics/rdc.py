@@ -52,7 +52,22 @@ def _fit(g: Emitter, c: Wire, target) -> Wire:
 
 def reverse(d: Diagram, simplify: bool = True) -> Diagram:
     """``R[d]``: inputs ``A`` then cotangents of the outputs; outputs the
-    cotangents of the inputs, then of the parameters (in ``d.params`` order)."""
+    cotangents of the inputs, then of the parameters (in ``d.params`` order).
+
+    Run on a batch, ``R[d]`` is taken example by example, like any diagram
+    (:mod:`catlearn.core.batching`): the parameters' cotangents are each
+    example's, with the batch axes in front; their sum over those axes is the
+    gradient of the loss summed over the batch.  (``reverse(batched(d, …))``
+    sums them itself, in its own contractions: torch's ``rd`` mode does that.)
+
+    >>> import catlearn, numpy as np
+    >>> from catlearn.backends.numpy import evaluate
+    >>> f = catlearn.loads("use std.nn\\nmodel f : R[3] -> R[2] = dense(3, 2)")["f"]
+    >>> params = {"dense.W": np.ones((2, 3)), "dense.b": np.zeros(2)}
+    >>> _, dW, db = evaluate(reverse(f), [np.ones((5, 3)), np.ones((5, 2))], params)
+    >>> dW.shape, dW.sum(axis=0).shape
+    ((5, 2, 3), (2, 3))
+    """
     b = Builder()
     xs = [b.input(t) for t in d.dom]
     dys = [b.input(t) for t in d.cod]
