@@ -107,11 +107,17 @@ def lens_optic(d: Diagram, rng) -> float:
     return worst
 
 
+MAX_EXAMPLES = 16  # the largest batch the batching law runs example by example
+
+
 def batch_shape(d: Diagram, rng) -> tuple:
     """A batch of one or two axes whose sizes are sizes of the model's own axes
-    (where a batch mistaken for a model's axis would go unnoticed)."""
-    sizes = sorted({s for t in d.types for s in t.shape if isinstance(s, int) and s > 0} or {3})
-    return tuple(int(s) for s in rng.choice(sizes, size=int(rng.integers(1, 3))))
+    (where a batch mistaken for a model's axis would go unnoticed), of at most
+    :data:`MAX_EXAMPLES` examples."""
+    sizes = sorted({s for t in d.types for s in t.shape if isinstance(s, int) and 1 < s <= MAX_EXAMPLES} or {3})
+    first = int(rng.choice(sizes))
+    second = [s for s in sizes if first * s <= MAX_EXAMPLES]
+    return (first, int(rng.choice(second))) if second and rng.integers(2) else (first,)
 
 
 def batching(d: Diagram, rng) -> float:
