@@ -38,11 +38,12 @@ def _broadcast_batch_rule(inputs, attrs):
 
 @primitive("broadcast_batch", None, module="core.batch", attrs={"shape": Attr("dims")}, type_rule=_broadcast_batch_rule,
            arity=1, polynomial=True, glyph="⇶",
-           torch=lambda T, x, shape: x.expand(*shape, *x.shape),
-           torch_code=lambda args, types, shape: f"{args[0]}.expand({tuple(shape) + tuple(types[0].shape)})",
+           torch=lambda T, x, shape: x.expand(*shape, *x.shape).contiguous(),
+           torch_code=lambda args, types, shape: f"{args[0]}.expand({tuple(shape) + tuple(types[0].shape)}).contiguous()",
            dagger=lambda g, x, dy, shape: g.sum_leading(dy, axes=len(shape), keep=x.type.rank))
 def broadcast_batch(x, shape):
-    """x shared by a batch of `shape`: the same value for every example, new batch axes in front"""
+    """x shared by a batch of `shape`: the same value for every example, new batch axes in front (a copy: each
+    example's may be written to)"""
     return np.broadcast_to(x, tuple(shape) + np.shape(x)).copy()
 
 

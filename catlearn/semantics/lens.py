@@ -61,7 +61,7 @@ def compile_split(d: Diagram, strategy: str = DEFAULT_STRATEGY) -> Split:
     backward_ops, late = [], set(r.inputs[n_in:])
     primal_ops, made = [], set()
     for op in r.ops:  # an op belongs to the backward pass if it reads a cotangent; constants go to both
-        if not op.inputs:
+        if all(i in made for i in op.inputs):  # (a constant shared by a batch is one too)
             primal_ops.append(op)
             backward_ops.append(op)
             made.update(op.outputs)

@@ -1,7 +1,8 @@
 """Simplification of derivative diagrams: zeros propagated and folded away,
 then dead code removed and equal boxes shared.
 
-A wire is known zero when it comes from ``zeros`` or the constant ``0``.  A
+A wire is known zero when it comes from ``zeros`` (or ``zeros`` shared by a
+batch), or the constant ``0``.  A
 primitive that maps zeros to zero says so (``preserves_zero``): ``"all"`` when
 its output is zero if all its inputs are (linear maps, ``relu``), ``"any"``
 when one zero input suffices (multilinear maps: ``mul``, ``matvec``, …).
@@ -16,7 +17,7 @@ A ``rearrange`` that undoes the one before it is dropped with it.
 """
 from __future__ import annotations
 
-from ..core.builder import Builder, Wire
+from ..core.builder import Builder, Wire, zeros
 from ..core.diagram import CONST, Diagram
 from ..core.passes import normal_form
 
@@ -46,7 +47,7 @@ def simplify(d: Diagram) -> Diagram:
     rearranged: dict[int, tuple[str, Wire]] = {}  # a rearrange's output -> (its spec, its input)
 
     def make_zero(t):
-        w = b.apply("zeros", [], {"shape": t.shape, "dtype": t.dtype})[0]
+        w = zeros(b, t)
         zero.add(id(w))
         return w
 
