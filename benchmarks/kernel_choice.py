@@ -20,7 +20,7 @@ import argparse
 import torch
 from torch.nn import functional as F
 
-from catlearn.backends.torch.fuse import DIRECT_CONVOLUTION, few_multiply_adds
+from catlearn.backends.torch.kernels import DIRECT_CONVOLUTION, few_multiply_adds
 from catlearn.stdlib.nn import SHORT_AXIS
 from timing import best
 

@@ -292,7 +292,7 @@ def _both_paths(kernel, *args, **attrs) -> list:
 
 
 def test_only_small_convolutions_on_the_cpu_take_the_direct_path():
-    from catlearn.backends.torch.fuse import DIRECT_CONVOLUTION, KERNELS, direct, few_multiply_adds
+    from catlearn.backends.torch.kernels import DIRECT_CONVOLUTION, KERNELS, direct, few_multiply_adds
 
     assert few_multiply_adds((32, 1, 8, 8), (8, 1, 3, 3), 1)  # the digits CNN's first layer at batch 32
     assert not few_multiply_adds((32, 8, 4, 4), (16, 8, 3, 3), 1)  # 32·16·4·4·8·9 = 589,824 multiply-adds
@@ -313,7 +313,7 @@ def test_only_small_convolutions_on_the_cpu_take_the_direct_path():
 def test_the_backward_kernels_agree_with_the_boxes_they_replace(n, c, o, side, k, pad, seed):
     """Each fused kernel of the torch backend against the unfused boxes' own torch semantics
     (kernel gradients by unfolding, the adjoint by conv_transpose2d, layer norm by its formula)."""
-    from catlearn.backends.torch.fuse import KERNELS
+    from catlearn.backends.torch.kernels import KERNELS
     from catlearn.core.primitives import REGISTRY
 
     g = torch.Generator().manual_seed(seed)

@@ -83,7 +83,7 @@ def compile_source(source: str, name: str):
     """The function `name` defined by generated `source`."""
     import torch
 
-    from .fuse import KERNELS, direct
+    from .kernels import KERNELS, direct
 
     boxes = {n: p.torch for n, p in (*REGISTRY.items(), *KERNELS.items()) if p.torch}
     namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, **boxes)}
