@@ -88,6 +88,23 @@ def test_the_numpy_interpreter_and_both_derivatives_on_a_batch_are_vmap(case):
         close(evaluate(forward(d), xs + vs, ps), tangents)
 
 
+@settings(deadline=None)
+@given(models_on_batches())
+def test_the_derivatives_of_the_batched_diagram_are_vmap_too(case):
+    """R and D of ``batched(d)`` itself (as torch's rd mode takes them): the parameters'
+    cotangents summed over the batch in its own contractions, and D = π₁R[R[·]],
+    whose second derivatives must know which axes the contractions took in."""
+    d, batch, seed = case
+    assume(batch)
+    xs, dys, vs, ps = values(d, batch, seed)
+    outputs, cotangents, tangents = oracle(d, batch, xs, dys, vs, ps)
+    whole = batched(d, (batch,) * len(d.dom))
+    summed = cotangents[:len(xs)] + [c.sum(tuple(range(len(batch)))) for c in cotangents[len(xs):]]
+    with np.errstate(all="ignore"):
+        close(evaluate(reverse(whole), xs + dys, ps), summed)
+        close(evaluate(forward(whole), xs + vs, ps), tangents)
+
+
 @settings(deadline=None, max_examples=30)
 @given(models_on_batches(), st.sampled_from(["autograd", "rd"]), st.sampled_from(["lens", "optic"]))
 def test_both_torch_modes_on_a_batch_are_vmap(case, gradient, strategy):
@@ -186,6 +203,20 @@ def test_a_batched_reverse_derivative_gives_per_example_parameter_cotangents():
     np.testing.assert_allclose(dW, dy[:, :, None] * x[0][:, None, :], rtol=1e-14)
 
 
+@pytest.mark.parametrize("model", ["dense(3, 2)", "x => dense(3, 2)(sub(x, mean(x)))",
+                                   "x => matvec(outer(x, x), x)"])
+def test_second_derivatives_of_a_batched_diagram_know_the_batch(model):
+    """D[batched(f)] = π₁R[R[batched(f)]]: the parameters' cotangents were summed over
+    the batch as one contraction (`unbatch`); the derivative of that sum is a batch again."""
+    f = _models(f"model f : R[3] -> R[{2 if 'dense' in model else 3}] = {model}")["f"]
+    ps, rng = init_params(f), np.random.default_rng(0)
+    x, v = rng.normal(size=(2, 4, 3))
+    whole = batched(f, ((4,),))
+    assert reverse(reverse(whole)).cod[0] == whole.dom[0]  # R[4 | 3], not R[4, 3]
+    np.testing.assert_allclose(evaluate(forward(whole), [x, v], ps)[0], evaluate(forward(f), [x, v], ps)[0],
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_a_definition_keeps_its_own_axis_names():
     m = _models('def f : R[t, 2] -> R[2, t] = x => rearrange(x, spec="t d -> d t")\n'
                 "model g : R[seq: 3, 2] -> R[2, 3] = f")
@@ -231,3 +262,14 @@ def test_broadcast_batch_shares_a_value_with_a_batch_and_its_adjoint_sums_it():
     v, dy = np.arange(3.0), np.random.default_rng(0).normal(size=(4, 2, 3))
     np.testing.assert_array_equal(evaluate(box, [v])[0], np.broadcast_to(v, (4, 2, 3)))
     np.testing.assert_allclose(evaluate(reverse(box), [v, dy])[0], dy.sum((0, 1)), rtol=1e-14)
+
+
+def test_unbatch_takes_a_batch_as_one_tensor_and_rebatch_is_its_adjoint():
+    x = TensorType("R", (3,)).batched((4,))
+    box = catlearn.Diagram.box("unbatch", [x])
+    assert box.cod[0] == TensorType("R", (4, 3))
+    assert reverse(box).cod[0] == x  # rebatch: the cotangent is a batch again
+    v, dy = np.random.default_rng(0).normal(size=(2, 4, 3))
+    np.testing.assert_array_equal(evaluate(reverse(box), [v, dy])[0], dy)
+    with pytest.raises(CatError, match="rebatch"):
+        catlearn.Diagram.box("rebatch", [x], axes=1)

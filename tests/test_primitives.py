@@ -12,7 +12,7 @@ from catlearn.testing.strategies import default_primitives, instances
 
 REAL = default_primitives("R")
 POOL_INDICES = {"argmax_pool2d", "unpool2d", "gather2d"}  # they take Z indices: not for random diagrams
-BATCH = {"broadcast_batch"}  # the IR's own, for batched diagrams: tests/test_batching.py
+BATCH = {"broadcast_batch", "unbatch", "rebatch"}  # the IR's own, for batched diagrams: tests/test_batching.py
 
 
 @pytest.mark.parametrize("prim", REAL, ids=lambda p: p.name)

@@ -47,6 +47,38 @@ def broadcast_batch(x, shape):
     return np.broadcast_to(x, tuple(shape) + np.shape(x)).copy()
 
 
+def _unbatch_rule(inputs, attrs):
+    (x,) = inputs
+    return (x.with_batch(0),), 0
+
+
+def _rebatch_rule(inputs, attrs):
+    (x,), axes = inputs, attrs["axes"]
+    if x.batch or not 0 <= axes <= x.rank:
+        raise CatError(f"`rebatch` makes batch axes of the leading axes of a tensor without any, not of {x}")
+    return (x.with_batch(axes),), 0
+
+
+# A box that takes in batch axes as axes of its own (a sum over the batch, as one
+# contraction) leaves the vmap: `unbatch` marks where, and its adjoint `rebatch`
+# where the derivative enters it again, so that derivatives of derivatives know
+# which axes are the batch's.
+@primitive("unbatch", None, module="core.batch", type_rule=_unbatch_rule, arity=1, polynomial=True, glyph="⇶⁻",
+           torch=lambda T, x: x, torch_code=lambda args, types: args[0],
+           dagger=lambda g, x, dy: g.rebatch(dy, axes=x.type.batch))
+def unbatch(x):
+    """the batch of x as one tensor, its batch axes axes of its own (the same values)"""
+    return x
+
+
+@primitive("rebatch", None, module="core.batch", attrs={"axes": Attr("int")}, type_rule=_rebatch_rule, arity=1,
+           polynomial=True, glyph="⇶", torch=lambda T, x, axes: x, torch_code=lambda args, types, axes: args[0],
+           dagger=lambda g, x, dy, axes: g.unbatch(dy))
+def rebatch(x, axes):
+    """x as a batch over its leading `axes` axes (the same values; the adjoint of unbatch)"""
+    return x
+
+
 def batch_shapes(d: Diagram, shapes) -> tuple:
     """The batch axes of each input of `d` given arrays of `shapes`: what each
     has in front of its input's type.  A :class:`CatError` where an array does

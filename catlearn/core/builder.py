@@ -330,6 +330,10 @@ class Emitter:
         """The size of the last axis of `w`."""
         return w.type.shape[-1]
 
+    def whole(self, w: Wire) -> Wire:
+        """`w` as one tensor, for a box that takes in its batch axes (``unbatch``; `w` itself without any)."""
+        return self.unbatch(w) if w.type.batch else w
+
 
 def zeros(b: Builder, t: TensorType, span=None) -> Wire:
     """The zero of type `t` on `b`: ``zeros`` of one example's shape, broadcast over `t`'s batch axes."""

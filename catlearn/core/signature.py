@@ -312,7 +312,10 @@ def _align(name: str, actual, prefixes: list) -> tuple:
     """The batch axes and the model's lifted axes of a box from its arguments'
     extra leading axes, and the broadcasts some arguments need (see
     :class:`Misaligned`).  An argument whose declared axes take in its batch
-    axes (a sum over the batch) consumes them: then no argument maps over any."""
+    axes consumes them, and then no argument may map over any.  Passes write
+    that as ``unbatch`` first, so that derivatives know the batch's axes again;
+    a backend's fused code, which is not differentiated, may read the batch
+    itself."""
     batch, model = [], []
     consumes = False
     for a, (shape, names) in zip(actual, prefixes):

@@ -14,7 +14,7 @@ M = "std.linalg"
 
 
 def _contract_batch(g, inputs, lift, k, spec="n,m->nm"):
-    """The einsum again, naming its batch axes and summing the leading `k` of them."""
+    """The einsum again, naming its lifted axes and summing the leading `k` of them."""
     spec = spec.replace(" ", "")
     ins, out = spec.split("->")
     parts = ins.split(",")
@@ -22,7 +22,7 @@ def _contract_batch(g, inputs, lift, k, spec="n,m->nm"):
     batch = free[:lift]
     axes = [batch[len(batch) - (w.type.rank - len(s)):] if w.type.rank > len(s) else [] for w, s in zip(inputs, parts)]
     full = ["".join(a) + s for a, s in zip(axes, parts)]
-    return g.einsum(*inputs, spec=",".join(full) + "->" + "".join(batch[k:]) + out)
+    return g.einsum(*map(g.whole, inputs), spec=",".join(full) + "->" + "".join(batch[k:]) + out)
 
 
 def _dot_rd(g, i, y, dy):

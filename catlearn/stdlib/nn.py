@@ -253,8 +253,8 @@ def _kernel_over_batch(name: str, dims: int):
         x, z = inputs
         if lift != 1 or k != 1 or x.type.rank != dims + 2 or z.type.rank != dims + 2:
             return None
-        by_channel = g.apply_named(name, g.rearrange(x, spec=f"b c {sp} -> c b {sp}"),
-                                   g.rearrange(z, spec=f"b o {sp} -> o b {sp}"), pad=pad)
+        by_channel = g.apply_named(name, g.rearrange(g.whole(x), spec=f"b c {sp} -> c b {sp}"),
+                                   g.rearrange(g.whole(z), spec=f"b o {sp} -> o b {sp}"), pad=pad)
         return g.rearrange(by_channel, spec=f"c o {sp} -> o c {sp}")
     return contract
 

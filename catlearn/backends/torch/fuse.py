@@ -1,5 +1,8 @@
 """Fusion: rewrites of the IR into boxes that torch runs in fewer kernels.
 
+* A box reading a batch as one tensor (``unbatch``, before a sum over the batch
+  as one contraction) reads the batch itself.
+
 * ``add(matvec(W, x), b)`` with an unbatched weight and bias, the product used
   by nothing else, becomes ``affine(W, x, b)`` (``F.linear``: one ``addmm``).
 * ``transpose(einsum(…))``, the product used by nothing else, becomes one
@@ -90,6 +93,19 @@ def _absorb(d: Diagram, outer: str, inner: str, make: Callable[[Op, Op, int], Op
                 break
     ops = tuple(replaced.get(id(op), op) for op in d.ops if id(op) not in absorbed)
     return Diagram(d.types, ops, d.inputs, d.outputs, d.params, d.name)
+
+
+def _whole_tensors(d: Diagram) -> Diagram:
+    """Boxes reading ``unbatch(w)`` read w, the same tensor: the code sees
+    tensors, not batches, and the fusions below see the cotangent the batch's
+    kernel gradient and bias gradient are taken of as the one the input
+    gradient is."""
+    source = {op.outputs[0]: op.inputs[0] for op in d.ops if op.prim.name == "unbatch"}
+    if not source:
+        return d
+    ops = tuple(replace(op, inputs=tuple(source.get(i, i) for i in op.inputs)) for op in d.ops
+                if op.prim.name != "unbatch")
+    return Diagram(d.types, ops, d.inputs, tuple(source.get(w, w) for w in d.outputs), d.params, d.name)
 
 
 def _affine(d: Diagram) -> Diagram:
@@ -345,6 +361,6 @@ def _affine_layer_norms(forward: Diagram, backward: Diagram, n_outputs: int) -> 
 
 def fuse(d: Diagram) -> Diagram:
     """The same morphism in fewer torch kernels (see the module docstring)."""
-    for rewrite in (_affine, _transposed_einsum, _conv_bias, _weight_grad, _conv_backward, _pooling):
+    for rewrite in (_whole_tensors, _affine, _transposed_einsum, _conv_bias, _weight_grad, _conv_backward, _pooling):
         d = checked(rewrite(d), rewrite.__name__)
     return d
