@@ -39,7 +39,7 @@ class Scope:
     name: str  # the definition called
     label: str  # unique within its parent frame: `dense`, `dense_1`, …
     parent: "Scope | None" = None
-    lift: int = 0  # batch axes the call was lifted over
+    lift: int = 0  # leading axes the call was lifted over (batch axes, then the model's)
     span: object = None
 
     def path(self) -> tuple["Scope", ...]:
@@ -62,7 +62,7 @@ class Op:
     attrs: tuple  # sorted (key, value) pairs
     inputs: tuple
     outputs: tuple
-    lift: int = 0  # leading batch axes this application is lifted over
+    lift: int = 0  # leading axes this application is lifted over (batch axes, then the model's)
     scope: Scope | None = None
     span: object = None
     body: "Diagram | None" = None  # for structured ops (feedback)

@@ -6,7 +6,7 @@ The drawing is decided from the IR alone:
   twice goes through a small copy dot, one never read ends in a hollow discard
   dot; a tuple of outputs is grouped on one output node;
 * parameters are **bold** edges entering their box from above (Para);
-* a box lifted over batch axes has a double border and names those axes;
+* a box lifted over leading axes has a double border and names those axes;
 * each call of a definition is a labelled fence (a cluster), nested as the
   calls are; below ``depth`` a call is one box, and a chain of calls of the
   same definition folds into one box marked ``× N`` (the default for a
