@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import catlearn
 from catlearn.backends.numpy import evaluate
 from catlearn.backends.torch import compile_module
-from catlearn.backends.torch.module import batched
+from catlearn.core.batching import batched
 from catlearn.core.builder import Builder
 from catlearn.core.types import TensorType
 from catlearn.core.errors import CatError
@@ -432,3 +432,11 @@ def test_a_layer_norm_fuses_with_its_scale_and_shift_only_where_both_are_there(n
         found.append([p.grad for p in m.parameters()])
     for a, b in zip(*found):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
+
+
+def test_a_model_torch_cannot_run_is_refused_when_compiled():
+    """Compiling is per batch layout, on first use; what torch cannot run is still refused at once, at its box."""
+    d = catlearn.load("models/elman_rnn.cat")["elman_8_16"]
+    with pytest.raises(CatError, match="feedback loops compile through the stateful pass") as caught:
+        compile_module(d)
+    assert caught.value.span is not None

@@ -198,8 +198,10 @@ def _wire(draw, b: Builder, pool: list, t: TensorType, dt, max_inputs, params, c
           names=False):
     matches = [w for w in pool if w.type.dtype == t.dtype and w.type.shape[w.type.rank - t.rank:] == t.shape
                and w.type.rank >= t.rank]
-    choice = draw(st.integers(0, 2 * len(matches)))  # reuse a wire two times in three: copies, and broadcasts
-    if choice < 2 * len(matches):                      # of lower-rank wires against the wires they came from
+    # an existing wire twice as often as each kind of new one: copies, and lower-rank
+    # wires broadcast against the wires they came from
+    choice = draw(st.integers(0, 2 * len(matches)))
+    if choice < 2 * len(matches):
         return matches[choice // 2]
     kinds = ["input"] * (len(b.inputs) < max_inputs) + ["param"] * params + ["const"] * (consts and t.rank == 0)
     if not kinds:

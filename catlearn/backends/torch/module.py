@@ -183,6 +183,7 @@ class CatModule(nn.Module):
             owner.register_parameter(leaf, nn.Parameter(torch.as_tensor(np.asarray(initial[name]), dtype=dtype)))
             self._slots.append((owner, leaf))
         self._n_inputs, self._n_outputs = len(diagram.dom), len(diagram.cod)
+        generate(fuse(diagram), "forward")  # what torch cannot run is a CatError here, at its box, not at a first call
         self._layouts: dict = {}  # the inputs' shapes -> the forward function (autograd) or _Passes (rd)
 
     def _owner(self, name: str) -> nn.Module:
