@@ -20,7 +20,7 @@ from .core.types import TensorType
 from .grammar.module import Module, load, loads
 
 try:
-    __version__ = version("catlearn")
+    __version__ = version("catlearn-lang")  # the distribution's name: `catlearn` on PyPI is another project
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 

@@ -10,16 +10,16 @@ import difflib
 import json
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 from . import __version__
 from .core.errors import CatError, did_you_mean
 from .distributed import current
+from .files import write_atomically
 from .grammar.format import format_module
 from .grammar.module import Module, check_bytes
-from .grammar.parser import decode, parse
+from .grammar.parser import decode, parse, read_limited
 
 EXIT_OK, EXIT_BAD_MODEL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -29,14 +29,20 @@ class UsageError(Exception):
 
 
 def _read(path: str) -> bytes:
+    """A `.cat` file's bytes, read no further than the size limit (so
+    ``/dev/zero`` is refused, not read until memory runs out)."""
     if path == "-":
-        return sys.stdin.buffer.read()
+        return read_limited(sys.stdin.buffer)
     p = Path(path)
-    if not p.exists():
-        raise UsageError(f"no such file: {path}")
-    if p.is_dir():
-        raise UsageError(f"{path} is a directory; give .cat files (e.g. {path}/*.cat)")
-    return p.read_bytes()
+    try:
+        if p.is_dir():
+            raise UsageError(f"{path} is a directory; give .cat files (e.g. {path}/*.cat)")
+        with open(p, "rb") as f:
+            return read_limited(f)
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 def _weights(module: Module, name: str) -> int | None:
@@ -66,10 +72,10 @@ def cmd_check(args) -> int:
     for path in args.files:
         data = _read(path)
         try:
-            module = check_bytes(data, "<stdin>" if path == "-" else path)
+            module = check_bytes(data, "<stdin>" if path == "-" else path, args.path)
         except CatError as e:
             status = EXIT_BAD_MODEL
-            results.append({"path": path, "ok": False, "errors": [e.to_json()]})
+            results.append({"path": path, "ok": False, "errors": [x.to_json() for x in e.all]})
             if not args.json:
                 print(e.render(), file=sys.stderr)
             continue
@@ -87,22 +93,6 @@ def cmd_check(args) -> int:
     if args.json:
         print(json.dumps({"ok": status == EXIT_OK, "files": results}, indent=2, default=str))
     return status
-
-
-def _write_atomically(path: Path, data: bytes | str, keep_mode: bool = False) -> None:
-    """Replace `path` by `data` so that a crash leaves either file whole."""
-    data = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if keep_mode and path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def cmd_fmt(args) -> int:
@@ -129,7 +119,7 @@ def cmd_fmt(args) -> int:
             else:
                 print(f"would reformat {path}")
         else:
-            _write_atomically(Path(path), formatted, keep_mode=True)
+            write_atomically(Path(path), formatted, keep_mode=True)
             print(f"reformatted {path}")
     return status
 
@@ -140,10 +130,11 @@ def cmd_verify(args) -> int:
     from .testing.laws import check_laws
 
     status = EXIT_OK
+    verified, failed, skipped = 0, 0, []
     for path in args.files:
         data = _read(path)
         try:
-            module = check_bytes(data, "<stdin>" if path == "-" else path)
+            module = check_bytes(data, "<stdin>" if path == "-" else path, args.path)
         except CatError as e:
             print(e.render(), file=sys.stderr)
             status = EXIT_BAD_MODEL
@@ -158,7 +149,10 @@ def cmd_verify(args) -> int:
             print(f"  {title} : {diagram.type}")
             if results and results[0].skipped:
                 print(f"    skipped: {results[0].skipped}")
+                skipped.append(f"{path}: {title} ({results[0].skipped})")
                 continue
+            verified += 1
+            failed += not all(r.passed for r in results)
             print(f"    {'law':48} {'checks':>6} {'worst error':>12}  result")
             for r in results:
                 print(f"    {r.law:48} {r.checks:6d} {r.worst:12.2e}  {'pass' if r.passed else 'FAIL'}")
@@ -166,58 +160,77 @@ def cmd_verify(args) -> int:
                     status = EXIT_BAD_MODEL
                     print("    smallest failing diagram:")
                     print("      " + r.example.strip().replace("\n", "\n      "))
+    summary = f"verified {verified} model{'' if verified == 1 else 's'}" + (f" ({failed} failed)" if failed else "")
+    if skipped:
+        summary += f"; skipped {len(skipped)}, not verified" + (" (an error with --strict)" if args.strict else "") + ":"
+        if args.strict:
+            status = EXIT_BAD_MODEL
+    print("\n" + summary)
+    for line in skipped:
+        print(f"  {line}")
     return status
 
 
 def cmd_draw(args) -> int:
     import graphviz
 
-    from .diagrams import VIEWS, default_style, to_dot
+    from .diagrams import default_style, to_dot
     from .semantics.learner import training_step
 
     data = _read(args.file)
     try:
-        module = check_bytes(data, args.file)
+        module = check_bytes(data, args.file, args.path)
     except CatError as e:
         print(e.render(), file=sys.stderr)
         return EXIT_BAD_MODEL
-    if args.view == "learner":
-        if not module.learners:
+    definitions, learners = module.definitions, module.learners
+    choices = f"(definitions: {', '.join(definitions) or 'none'}; learners: {', '.join(learners) or 'none'})"
+    if args.definition is not None:
+        name = args.definition
+    elif args.view == "learner":
+        if not learners:
             raise UsageError(f"{args.file} declares no learner")
-        name = args.definition or next(iter(module.learners))
-        if name not in module.learners:
-            raise UsageError(f"no learner `{name}` in {args.file}; it has {', '.join(module.learners)}")
-        learner = module.learners[name]
-        diagram = training_step(learner.diagram, learner.loss[0], learner.optimizer, learner.settings["batch"]).diagram
-        view = "forward"
+        name = next(iter(learners))
     else:
-        if not module.definitions:
+        models = [n for n, d in definitions.items() if d.kind != "def"] or list(definitions)
+        if not models:
             raise UsageError(f"{args.file} defines nothing to draw")
-        models = [n for n, d in module.definitions.items() if d.kind != "def"] or list(module.definitions)
-        name = args.definition or models[-1]
-        if name not in module.definitions:
-            hint = did_you_mean(name, module.definitions)
-            raise UsageError(f"no definition `{name}` in {args.file}" + (f"; {hint}" if hint else "") +
-                             f" (it has {', '.join(module.definitions)})")
-        diagram, view = module[name], args.view
-        if view not in VIEWS:
-            raise UsageError(f"unknown view `{view}`")
-    style = default_style(diagram, rankdir=args.rankdir, fold=not args.no_fold)
+        name = models[-1]
+    if name not in definitions and name not in learners:
+        hint = did_you_mean(name, [*definitions, *learners])
+        raise UsageError(f"no definition or learner `{name}` in {args.file}" + (f"; {hint}" if hint else "") +
+                         f" {choices}")
+    view = args.view or ("learner" if name in learners else "forward")
+    if view == "learner":
+        if name not in learners:
+            raise UsageError(f"`{name}` is not a learner; --view learner draws a learner's training step {choices}")
+        learner = learners[name]
+        step = training_step(learner.diagram, learner.loss[0], learner.optimizer, learner.settings["batch"])
+        diagram, view_of = step.diagram, "forward"  # its passes are frames: at depth 0, a box each
+        title = (f"learner {name}: a training step of {learner.model.name} : P ⊗ S ⊗ X ⊗ T → P ⊗ S ⊗ R  "
+                 f"({learner.loss[0]}, {learner.optimizer[0]}, batch {learner.settings['batch']})")
+        style = default_style(diagram, depth=0, rankdir=args.rankdir or "TB", fold=not args.no_fold)
+    elif name in learners:
+        raise UsageError(f"`{name}` is a learner: draw its training step with --view learner, or its model with "
+                         f"--def {learners[name].model.name}")
+    else:
+        diagram, view_of, title = module[name], view, None
+        style = default_style(diagram, rankdir=args.rankdir or "LR", fold=not args.no_fold)
     if args.depth is not None:
         style.depth = args.depth
-    graph = to_dot(diagram, name=name, style=style, view=view)
-    out = Path(args.output or f"{Path(args.file).stem}-{name}-{args.view}.svg")
+    graph = to_dot(diagram, name=name, style=style, view=view_of, title=title)
+    out = Path(args.output or f"{Path(args.file).stem}-{name}-{view}.svg")
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot", "gv"):
         raise UsageError(f"cannot write `{out.suffix}` files; use .svg, .png, .pdf or .dot")
     if fmt in ("dot", "gv"):
-        _write_atomically(out, graph.source.encode())
+        write_atomically(out, graph.source.encode())
     else:
         try:
-            _write_atomically(out, graph.pipe(format=fmt))
+            write_atomically(out, graph.pipe(format=fmt))
         except graphviz.ExecutableNotFound:
             dot = out.with_suffix(".dot")
-            _write_atomically(dot, graph.source.encode())
+            write_atomically(dot, graph.source.encode())
             print(f"catlearn draw: error: Graphviz's `dot` program is not installed, so {out} was not rendered;\n"
                   f"  the DOT text is in {dot}.\n"
                   "  = hint: install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
@@ -237,14 +250,21 @@ def _learner(module, name: str | None, path: str):
 
 
 def cmd_train(args) -> int:
+    import contextlib
+
     import graphviz
+    import torch
 
     from .data import load
     from .diagrams import to_dot
     from .distributed import device_for, launch
-    from .training import CHECKPOINT, check_data, plot_history, train
+    from .training import CHECKPOINT, check_data, claim, plot_history, threads_for, train
 
-    module = check_bytes(_read(args.file), args.file)
+    for flag, value, least in (("--epochs", args.epochs, 1), ("--seed", args.seed, 0), ("--nproc", args.nproc, 1),
+                               ("--threads", args.threads, 1)):
+        if value is not None and value < least:
+            raise UsageError(f"{flag} must be at least {least}, not {value}")
+    module = check_bytes(_read(args.file), args.file, args.path)
     learner = _learner(module, args.learner, args.file)
     data_name = args.data or learner.settings["data"]
     if not data_name:
@@ -253,50 +273,62 @@ def cmd_train(args) -> int:
     data = load(data_name, learner.settings["split"], learner.settings["seed"] if args.seed is None else args.seed)
     check_data(learner, data_name, data.x_train, data.y_train, data.y_val)  # before any process starts
     world = current()
-    if args.nproc < 1:
-        raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
+    out = Path(args.out or f"runs/{learner.name}")
+    batch = min(learner.settings["batch"], len(data.x_train))
     if args.nproc > 1 and not world.distributed:
-        batch = min(learner.settings["batch"], len(data.x_train))
         if batch % args.nproc:
             raise UsageError(f"a batch of {batch} does not split evenly over {args.nproc} processes; "
                              f"use an --nproc that divides {batch}")
-        return launch(args.argv, args.nproc)
+        with claim(out):  # for the processes, which write into it
+            return launch(args.argv, args.nproc)
     if world.distributed and args.nproc not in (1, world.size):
         raise UsageError(f"--nproc {args.nproc}, but torchrun started {world.size} processes")
     device = device_for(args.device, world)
-    out = Path(args.out or f"runs/{learner.name}")
+    torch.set_num_threads(args.threads or threads_for(learner.diagram, batch // world.size))
     say = print if world.main else (lambda *a, **k: None)
     where = f"{world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'})" if world.distributed else device
+    threads = torch.get_num_threads()
     say(f"training `{learner.name}` ({learner.model.name} : {learner.diagram.type}) on {data.name}: "
-        f"{len(data.x_train)} examples, {len(data.x_val)} held out; gradients by {args.gradient}; on {where}")
-    model, history = train(learner, data, out, args.gradient, args.epochs, args.resume, not args.no_progress,
-                           args.seed, log=say, device=device, world=world)
-    if not world.main:
-        return EXIT_OK
-    plot_history(history, out / "loss.png", f"{learner.name}: {learner.model.name} on {data.name}")
-    graph = to_dot(learner.diagram, name=learner.model.name)
-    picture = out / "model.svg"
-    try:
-        _write_atomically(picture, graph.pipe(format="svg"))
-    except graphviz.ExecutableNotFound:
-        picture = out / "model.dot"
-        _write_atomically(picture, graph.source.encode())
-        print("(Graphviz's `dot` is not installed, so the model's diagram is DOT text; install graphviz for an SVG)")
+        f"{len(data.x_train)} examples, {len(data.x_val)} held out; gradients by {args.gradient}; on {where}, "
+        f"{threads} CPU thread{'s' * (threads != 1)}")
+    with contextlib.nullcontext() if world.distributed else claim(out):
+        model, history = train(learner, data, out, args.gradient, args.epochs, args.resume, not args.no_progress,
+                               args.seed, log=say, device=device, world=world)
+        if not world.main:
+            return EXIT_OK
+        plot_history(history, out / "loss.png", f"{learner.name}: {learner.model.name} on {data.name}")
+        graph = to_dot(learner.diagram, name=learner.model.name)
+        picture = out / "model.svg"
+        try:
+            write_atomically(picture, graph.pipe(format="svg"))
+        except graphviz.ExecutableNotFound:
+            picture = out / "model.dot"
+            write_atomically(picture, graph.source.encode())
+            print("(Graphviz's `dot` is not installed, so the model's diagram is DOT text; install graphviz for an "
+                  "SVG)")
     print(f"\nfinal held-out accuracy {history.accuracy[-1]:.4f}, training loss {history.loss[-1]:.4f}")
     print(f"wrote {out / CHECKPOINT}, {out / 'loss.png'}, {picture}")
     return EXIT_OK
 
 
 def cmd_eval(args) -> int:
+    import torch
+
     from .backends.torch import compile_module
     from .data import load
-    from .training import accuracy, check_data, load_checkpoint
+    from .training import accuracy, check_data, load_checkpoint, threads_for
 
-    module = check_bytes(_read(args.file), args.file)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, not {args.threads}")
+    module = check_bytes(_read(args.file), args.file, args.path)
     learner = _learner(module, args.learner, args.file)
     data_name = args.data or learner.settings["data"]
+    if not data_name:
+        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
+                         "or `data NAME` in the learner")
     data = load(data_name, learner.settings["split"], learner.settings["seed"])
     check_data(learner, data_name, data.x_val, data.y_val)
+    torch.set_num_threads(args.threads or threads_for(learner.diagram, len(data.x_val)))
     model = compile_module(learner.diagram)
     epoch, _, _ = load_checkpoint(Path(args.checkpoint), model)
     print(f"{learner.name} after epoch {epoch}: held-out accuracy {accuracy(model, data.x_val, data.y_val):.4f} "
@@ -305,25 +337,31 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    import math
+
     import torch
 
     from .backends.torch import compile_module
     from .data import read
-    from .training import check_data, load_checkpoint
+    from .training import check_data, load_checkpoint, threads_for
 
-    module = check_bytes(_read(args.file), args.file)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, not {args.threads}")
+    module = check_bytes(_read(args.file), args.file, args.path)
     learner = _learner(module, args.learner, args.file)
     model = compile_module(learner.diagram)
     _, _, tensors = load_checkpoint(Path(args.checkpoint), model)
-    x, _ = read(args.input)
+    dom = learner.diagram.dom
+    x, _ = read(args.input, features=math.prod(dom[0].shape) if len(dom) == 1 else None)  # labels are optional
     check_data(learner, args.input, x)
+    torch.set_num_threads(args.threads or threads_for(learner.diagram, len(x)))
     x = (x - tensors["data/mean"].numpy()) / tensors["data/scale"].numpy()
     with torch.no_grad():
         scores = model(torch.as_tensor(x, dtype=torch.float32)).numpy()
     labels = scores.argmax(-1) if scores.ndim > 1 and scores.shape[-1] > 1 else (scores.reshape(-1) > 0).astype(int)
     text = "\n".join(str(int(v)) for v in labels) + "\n"
     if args.output:
-        _write_atomically(Path(args.output), text.encode())
+        write_atomically(Path(args.output), text.encode())
         print(f"wrote {len(labels)} predictions to {args.output}")
     else:
         sys.stdout.write(text)
@@ -355,26 +393,36 @@ def build_parser() -> argparse.ArgumentParser:
                                         "finite differences and with its forward derivative, is linear in the "
                                         "cotangent, compiles to equal lens and optic, and that batches equal "
                                         "examples one by one. Exit 1 if a law fails, showing the smallest failing "
-                                        "diagram as .cat text.")
+                                        "diagram as .cat text. A summary at the end names the models skipped "
+                                        "(symbolic sizes, stateful, not real-valued) and why; --strict fails on them.")
     verify.add_argument("files", nargs="+", metavar="FILE", help=".cat files")
     verify.add_argument("--checks", type=int, default=20, help="random points per law (default 20)")
     verify.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    verify.add_argument("--strict", action="store_true", help="exit 1 if a model is skipped (symbolic sizes, "
+                                                               "stateful or not real-valued): not verified")
     verify.set_defaults(run=cmd_verify)
     draw = sub.add_parser("draw", help="draw a model as a neural circuit diagram",
                           description="Draw a definition (by default the file's last model) as a neural circuit "
                                       "diagram: typed wires, bold parameter wires, fences for definition calls, "
                                       "copy/discard dots, feedback loops through a delay box.")
     draw.add_argument("file", metavar="FILE", help="a .cat file")
-    draw.add_argument("--def", dest="definition", metavar="NAME", help="the definition (or learner) to draw")
+    draw.add_argument("--def", dest="definition", metavar="NAME",
+                      help="the definition or learner to draw (default: the last model; a learner: its training step)")
     draw.add_argument("-o", "--output", metavar="OUT", help="output file: .svg (default), .png, .pdf or .dot")
-    draw.add_argument("--view", default="forward", choices=["forward", "backward", "lens", "learner"],
-                      help="forward (default); backward: its reverse derivative; lens: forward and backward "
-                           "passes; learner: a learner's training step")
+    draw.add_argument("--view", choices=["forward", "backward", "lens", "learner"],
+                      help="forward (the default for a definition); backward: its reverse derivative; lens: forward "
+                           "and backward passes; learner (the default for a learner): a learner's training step, "
+                           "each pass (the objective, its reverse derivative, each parameter's update) one box")
     draw.add_argument("--depth", type=int, metavar="N", help="fences for definition calls up to depth N; deeper "
-                                                             "calls are single boxes")
-    draw.add_argument("--rankdir", default="LR", choices=["LR", "TB", "RL", "BT"], help="layout direction")
+                                                             "calls are single boxes (the learner view: 0)")
+    draw.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"],
+                      help="layout direction (default LR; the learner view: TB)")
     draw.add_argument("--no-fold", action="store_true", help="do not fold repeated calls into one box")
     draw.set_defaults(run=cmd_draw)
+    threads = ("CPU threads for torch's operations (default: 1 where the model's weights times the examples of "
+               "one call (a batch) are under 2^22 = 4,194,304, as more threads save little or nothing there; else "
+               "torch's default, one per core). On a machine busy with other work 1 was faster at every size "
+               "measured (benchmarks/README.md)")
     train = sub.add_parser("train", help="train a learner with PyTorch",
                            description="Train a learner declared in FILE on a bundled dataset (iris, digits, wine, "
                                        "breast_cancer) or a .csv/.npz file, with a progress bar; a safetensors "
@@ -394,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto (default: a GPU if torch sees one), cpu or cuda")
     train.add_argument("--nproc", type=int, default=1, metavar="N",
                        help="data-parallel training in N processes on this machine (DDP; gloo on CPU, nccl on GPU)")
+    train.add_argument("--threads", type=int, metavar="N", help=threads)
     train.set_defaults(run=cmd_train)
     evaluate = sub.add_parser("eval", help="held-out accuracy of a checkpoint",
                               description="Load a checkpoint and report its held-out accuracy.")
@@ -401,16 +450,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, metavar="CKPT")
     evaluate.add_argument("--learner", metavar="NAME")
     evaluate.add_argument("--data", metavar="DATA")
+    evaluate.add_argument("--threads", type=int, metavar="N", help=threads)
     evaluate.set_defaults(run=cmd_eval)
     predict = sub.add_parser("predict", help="predict labels with a checkpoint",
-                             description="Predict a label for every row of a .csv/.npz file with a checkpoint.")
+                             description="Predict a label for every example of a .csv/.npz file with a checkpoint; "
+                                         "the file need not hold labels.")
     predict.add_argument("file", metavar="FILE")
     predict.add_argument("--checkpoint", required=True, metavar="CKPT")
-    predict.add_argument("--input", required=True, metavar="DATA", help=".csv (features, label column ignored) "
-                                                                         "or .npz file")
+    predict.add_argument("--input", required=True, metavar="DATA",
+                         help="a .csv file of one example a row: as many cells as the model takes features, or one "
+                              "more, the label, last (ignored); a first line with no number in it is a header, and "
+                              "skipped. Or an .npz file of the array `x` (a `y` beside it is ignored)")
     predict.add_argument("--learner", metavar="NAME")
     predict.add_argument("-o", "--output", metavar="OUT", help="write the labels here (default: stdout)")
+    predict.add_argument("--threads", type=int, metavar="N", help=threads)
     predict.set_defaults(run=cmd_predict)
+    for command in sub.choices.values():
+        if command.prog.split()[-1] != "fmt":
+            command.add_argument("--path", action="append", default=[], metavar="DIR",
+                                 help='a folder that `use "…"` may import from, besides the model\'s own '
+                                      "(repeatable; also $CATLEARN_PATH)")
     return parser
 
 

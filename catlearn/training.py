@@ -5,14 +5,18 @@ gradient mode); losses and optimisers are the learner's, with the definitions
 the NumPy reference uses (tested equal to ``torch.nn.functional`` and
 ``torch.optim``).  Each epoch ends with a checkpoint, written atomically in
 safetensors (never pickle), holding the parameters, the optimiser state and
-the history; ``resume`` continues after the last finished epoch.  The same
-seed gives the same numbers.
+the history; ``resume`` continues after the last finished epoch, from a
+checkpoint checked whole before any of it is used.  The same seed gives the
+same numbers.
 """
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
-import tempfile
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +25,15 @@ import torch
 
 from .backends.torch import compile_module
 from .core.diagram import CONST, Diagram
-from .core.errors import CatError
+from .core.errors import CatError, FileError
 from .data import Dataset
 from .distributed import World, device_for, joined, shard
+from .files import write_atomically
 from .grammar.module import Learner
 
 CHECKPOINT = "checkpoint.safetensors"
+DEFAULT_THREADS = torch.get_num_threads()  # torch's choice, before catlearn changes it
+MANY_THREADS = 2 ** 22  # weights × rows per call from which torch's threads pay (benchmarks/README.md)
 
 
 @dataclass
@@ -60,7 +67,8 @@ def check_data(learner: Learner, source: str, x: np.ndarray, *labels: np.ndarray
             raise CatError(f"the labels of {source} are not classes of `{model}`", learner.span,
                            expected=f"one class number per example, 0 … {classes - 1} ({model} scores {classes} "
                                     f"classes)", found=f"labels from {low:g} to {high:g}, {y.shape[1]} per example",
-                           hint="number the classes 0, 1, 2, …" if not whole else
+                           hint=f"give one class number per example (of a one-hot row, its argmax), not {y.shape[1]}"
+                           if y.shape[1] > 1 else "number the classes 0, 1, 2, …" if not whole else
                            f"give `{model}` an output of R[{int(high) + 1}], one score per class")
     elif loss == "binary_cross_entropy":
         if not np.isin(y, (0, 1)).all() or y.shape[1] != 1:
@@ -104,6 +112,18 @@ def accuracy(module, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predicted == y))
 
 
+def weights(diagram: Diagram) -> int:
+    """The number of trainable numbers in `diagram`."""
+    return sum(t.size() or 0 for t in diagram.param_types)
+
+
+def threads_for(diagram: Diagram, rows: int) -> int:
+    """Intra-op threads for running `diagram` on `rows` examples per call: one
+    below MANY_THREADS weights × rows, where threads cost more than they save
+    (and far more on a busy machine), else torch's default."""
+    return 1 if weights(diagram) * rows < MANY_THREADS else DEFAULT_THREADS
+
+
 # -- checkpoints ---------------------------------------------------------------------------
 def _signature(module) -> str:
     return json.dumps({n: list(module.get_parameter(n).shape) for n in module.parameter_names})
@@ -111,7 +131,7 @@ def _signature(module) -> str:
 
 def save_checkpoint(path: Path, module, optimizer, epoch: int, history: History, data: Dataset) -> None:
     """Write the parameters, optimiser state and history atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {f"param/{n}": module.get_parameter(n).detach().cpu().contiguous() for n in module.parameter_names}
     state = optimizer.state_dict()
@@ -123,61 +143,177 @@ def save_checkpoint(path: Path, module, optimizer, epoch: int, history: History,
     tensors["data/scale"] = torch.as_tensor(data.scale)
     meta = {"epoch": str(epoch), "history": json.dumps(history.__dict__), "parameters": _signature(module),
             "classes": str(data.classes), "format": "catlearn-1"}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-    os.close(fd)
+    write_atomically(path, save(tensors, metadata=meta))
+
+
+@contextmanager
+def claim(out: Path):
+    """Hold the folder `out` for one training run: another run into it meanwhile is
+    a FileError, and the temporary files of a killed run's writes are removed."""
     try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
+        out.mkdir(parents=True, exist_ok=True)
+        folder = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise FileError(out, "cannot make the output folder", found=e.strerror,
+                        hint="give --out a folder you can write to") from None
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileError(out, "another `catlearn train` is writing to this folder",
+                            hint="wait for it to finish, or give --out another folder") from None
+        for pattern in (".checkpoint.*.tmp", ".loss.png.*.tmp", ".model.*.tmp"):
+            for stale in out.glob(pattern):
+                stale.unlink(missing_ok=True)
+        yield
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.close(folder)
+
+
+_EDITED = "the file changed after catlearn wrote it: use another checkpoint, or train afresh"
+
+
+def _slots(optimizer) -> dict[str, bool]:
+    """The state `optimizer` keeps for a parameter: each slot, and whether it has the parameter's shape (else it
+    is a step count)."""
+    if isinstance(optimizer, torch.optim.Adam):
+        return {"step": False, "exp_avg": True, "exp_avg_sq": True}
+    return {"momentum_buffer": True} if optimizer.defaults.get("momentum") else {}
+
+
+def _check_layout(path: Path, module, optimizer, shapes: dict) -> None:
+    """A FileError unless the checkpoint's tensors (`shapes`, by name) are those of `module` (and
+    `optimizer`): each parameter of its shape, optimiser slots of the optimiser's kind, the data's
+    standardisation of the model's input shape."""
+    mine = {n: tuple(module.get_parameter(n).shape) for n in module.parameter_names}
+    params = [k[6:] for k in shapes if k.startswith("param/")]
+    for name, shape in mine.items():
+        if name not in params:
+            raise FileError(path, f"the checkpoint has no parameter `{name}`",
+                            expected=f"a checkpoint of this model ({len(mine)} parameters)",
+                            found=", ".join(params) or "none")
+        if shapes[f"param/{name}"] != shape:
+            raise FileError(path, f"the checkpoint's parameter `{name}` has the wrong shape", expected=str(shape),
+                            found=str(shapes[f"param/{name}"]), hint="the model changed since this checkpoint was "
+                                                                     "written")
+    extra = [n for n in params if n not in mine]
+    if extra:
+        raise FileError(path, f"the checkpoint has a parameter `{extra[0]}` the model does not have",
+                        hint="the model changed since this checkpoint was written")
+    dom = module.diagram.dom
+    inputs = tuple(dom[0].shape) if len(dom) == 1 else None
+    slots = _slots(optimizer) if optimizer is not None else None
+    kept = {}
+    for key, shape in shapes.items():
+        kind, _, rest = key.partition("/")
+        name, _, slot = rest.rpartition("/")
+        if kind == "optim" and name in mine:
+            kept.setdefault(name, set()).add(slot)
+            if slots is None:
+                continue
+            if slot not in slots:
+                raise FileError(path, f"the checkpoint keeps optimiser state `{slot}` of `{name}`, which the "
+                                      f"learner's optimiser does not", expected=", ".join(slots) or "no state",
+                                hint="the learner's optimizer changed since this checkpoint was written: train "
+                                     "afresh (without --resume)")
+            if shape != (mine[name] if slots[slot] else ()):
+                raise FileError(path, f"the checkpoint's optimiser state `{slot}` of `{name}` has the wrong shape",
+                                expected=str(mine[name] if slots[slot] else ()), found=str(shape), hint=_EDITED)
+        elif key in ("data/mean", "data/scale"):
+            if inputs is not None and shape != inputs:
+                raise FileError(path, f"the checkpoint's `{key}` has the wrong shape",
+                                expected=f"{inputs}, the model's input shape", found=str(shape), hint=_EDITED)
+        elif kind != "param":
+            raise FileError(path, f"the checkpoint holds a tensor `{key}` catlearn does not write", hint=_EDITED)
+    for key in ("data/mean", "data/scale"):
+        if key not in shapes:
+            raise FileError(path, f"the checkpoint has no `{key}` (how the features were standardised)",
+                            hint=_EDITED)
+    for name, have in kept.items():
+        if slots and have != set(slots):
+            raise FileError(path, f"the checkpoint's optimiser state of `{name}` has no `{min(set(slots) - have)}`",
+                            expected=", ".join(slots), found=", ".join(sorted(have)), hint=_EDITED)
+
+
+def _check_values(path: Path, tensors: dict) -> None:
+    """A FileError unless every tensor holds finite floating-point numbers (a step count: a whole number ≥ 0)
+    and the features' scales are positive."""
+    for key, t in tensors.items():
+        if key.endswith("/step") and key.startswith("optim/"):
+            real = not (t.is_complex() or t.dtype == torch.bool) and t.numel() == 1
+            if not (real and bool(torch.isfinite(t) & (t == t.round()) & (t >= 0))):
+                raise FileError(path, f"the checkpoint's step count `{key}` is not a whole number ≥ 0",
+                                found=str(t.tolist())[:40], hint=_EDITED)
+        elif not t.is_floating_point():
+            raise FileError(path, f"the checkpoint's `{key}` holds {str(t.dtype).removeprefix('torch.')} numbers",
+                            expected="floating-point numbers (catlearn writes float32)", hint=_EDITED)
+        elif not torch.isfinite(t).all():
+            raise FileError(path, f"the checkpoint's `{key}` holds NaN or infinite numbers", hint=_EDITED)
+    if not (tensors["data/scale"] > 0).all():
+        raise FileError(path, "the checkpoint's `data/scale` holds a number ≤ 0",
+                        expected="the features' positive standard deviations", hint=_EDITED)
+
+
+def _check_meta(path: Path, meta: dict) -> tuple[int, History]:
+    """The checkpoint's epoch and history, or a FileError: a whole number of epochs, and a record of
+    that many finite losses and accuracies."""
+    text = meta.get("epoch", "")
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise FileError(path, "the checkpoint's epoch is not a number of finished epochs",
+                        expected="a whole number ≥ 0", found=f"`{text[:40]}`" + ("…" if len(text) > 40 else ""),
+                        hint=_EDITED)
+    epoch = int(text)
+    try:
+        record = json.loads(meta.get("history", ""))
+    except (ValueError, RecursionError) as e:
+        raise FileError(path, "the checkpoint's history is not JSON", found=str(e)[:200], hint=_EDITED) from None
+    fields = list(History.__dataclass_fields__)
+    if not isinstance(record, dict) or sorted(record) != sorted(fields):
+        found = (f"the keys {', '.join(sorted(record))}" if isinstance(record, dict) else
+                 f"a JSON {type(record).__name__}")
+        raise FileError(path, "the checkpoint's history is not a record of losses and accuracies",
+                        expected="an object of the keys " + ", ".join(fields), found=found, hint=_EDITED)
+    for key, values in record.items():
+        if not (isinstance(values, list) and len(values) == epoch and
+                all(type(v) in (int, float) and abs(v) < 1e300 for v in values)):
+            found = f"{len(values)} entries" if isinstance(values, list) else f"a JSON {type(values).__name__}"
+            raise FileError(path, f"the checkpoint's history of `{key}` does not match its epoch, {epoch}",
+                            expected=f"{epoch} finite numbers, one per finished epoch", found=found, hint=_EDITED)
+    return epoch, History(**record)
 
 
 def load_checkpoint(path: Path, module, optimizer=None) -> tuple[int, History, dict]:
-    """Load a checkpoint into `module` (and `optimizer`); (epoch, history, tensors)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """Load a checkpoint into `module` (and `optimizer`); (epoch, history, tensors).
+    All of it is checked first: a bad checkpoint is a FileError that changes nothing."""
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise CatError(f"no checkpoint at {path}", hint="train first, or give --checkpoint the file's path")
+        raise FileError(path, "no checkpoint here", hint="train first, or give --checkpoint the file's path")
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CatError(f"the checkpoint {path} is corrupt or not a safetensors file", found=str(e)[:200],
-                       hint="delete it to start again, or point --checkpoint at a good one") from None
-    if meta.get("format") != "catlearn-1":
-        raise CatError(f"{path} is not a catlearn checkpoint", found=f"metadata {sorted(meta)}")
+            if meta.get("format") != "catlearn-1":
+                raise FileError(path, "the file is not a catlearn checkpoint", found=f"metadata {sorted(meta)}",
+                                hint="give the checkpoint.safetensors that `catlearn train` wrote")
+            _check_layout(path, module, optimizer, {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise FileError(path, "the checkpoint is corrupt or not a safetensors file", found=str(e)[:200],
+                        hint="delete it to start again, or point --checkpoint at a good one") from None
+    _check_values(path, tensors)
+    epoch, history = _check_meta(path, meta)
     with torch.no_grad():
         for name in module.parameter_names:
-            key = f"param/{name}"
-            if key not in tensors:
-                raise CatError(f"the checkpoint has no parameter `{name}`",
-                               expected=f"a checkpoint of this model ({len(module.parameter_names)} parameters)",
-                               found=", ".join(k[6:] for k in tensors if k.startswith("param/")) or "none")
-            mine = module.get_parameter(name)
-            if tuple(tensors[key].shape) != tuple(mine.shape):
-                raise CatError(f"the checkpoint's parameter `{name}` has the wrong shape",
-                               expected=str(tuple(mine.shape)), found=str(tuple(tensors[key].shape)),
-                               hint="the model changed since this checkpoint was written")
-            mine.copy_(tensors[key])
-        extra = [k[6:] for k in tensors if k.startswith("param/") and k[6:] not in module.parameter_names]
-        if extra:
-            raise CatError(f"the checkpoint has a parameter `{extra[0]}` the model does not have",
-                           hint="the model changed since this checkpoint was written")
+            module.get_parameter(name).copy_(tensors[f"param/{name}"])
     if optimizer is not None:
         state = {"state": {}, "param_groups": optimizer.state_dict()["param_groups"]}
         for index, name in enumerate(module.parameter_names):
             slots = {k.rsplit("/", 1)[1]: v for k, v in tensors.items() if k.startswith(f"optim/{name}/")}
             if slots:
-                state["state"][index] = slots
+                state["state"][index] = {k: v.float() if k == "step" else v for k, v in slots.items()}
         optimizer.load_state_dict(state)
-    history = History(**json.loads(meta.get("history", "{}")))
-    return int(meta.get("epoch", "0")), history, tensors
+    return epoch, history, tensors
 
 
 # -- NaN / inf -----------------------------------------------------------------------------------
@@ -297,17 +433,19 @@ def _global_mean(value: torch.Tensor, world: World) -> torch.Tensor:
     return value / world.size
 
 
-def plot_history(history: History, path: Path, title: str) -> None:
-    """The loss curve (and held-out accuracy) as a PNG."""
+def loss_figure(history: History, title: str):
+    """The loss curve and held-out accuracy by epoch, as a matplotlib figure (ticks at whole epochs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, left = plt.subplots(figsize=(6, 3.5), dpi=120)
     epochs = range(1, len(history.loss) + 1)
     left.plot(epochs, history.loss, color="#1f4e8c", label="training loss")
     left.set_xlabel("epoch")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_ylabel("loss")
     right = left.twinx()
     right.plot(epochs, history.accuracy, color="#c06000", label="held-out accuracy")
@@ -315,8 +453,15 @@ def plot_history(history: History, path: Path, title: str) -> None:
     left.set_title(title)
     fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.9), fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp)
+    return fig
+
+
+def plot_history(history: History, path: Path, title: str) -> None:
+    """The loss curve (and held-out accuracy) as a PNG, written atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = loss_figure(history, title)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomically(path, png.getvalue())

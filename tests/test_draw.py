@@ -10,6 +10,7 @@ import pytest
 import catlearn
 from catlearn.cli import main
 from catlearn.diagrams import Style, svg, to_dot
+from catlearn.semantics.learner import training_step
 
 ROOT = Path(__file__).parent.parent
 MODELS = sorted((ROOT / "models").glob("*.cat"))
@@ -104,7 +105,63 @@ def test_draw_command(tmp_path, capsys):
     assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "--view", "learner", "-o",
                  str(tmp_path / "step.svg")]) == 0
     assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "--def", "mpl"]) == 2
-    assert "did you mean `mlp`" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "did you mean `mlp`" in err and "(definitions: mlp; learners: digits)" in err
+    assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "--def", "digit"]) == 2
+    assert "did you mean `digits`" in capsys.readouterr().err
+
+
+LEARNERS = [(path, name) for path in MODELS for name in catlearn.load(path).learners]
+OPTIMIZERS = "use std.nn\nmodel f : R[4] -> R[3] = dense(4, 3) ; tanh\nlearner l = train f\n  loss mse\n  optimizer "
+
+
+@pytest.mark.parametrize("path,name", LEARNERS + [(OPTIMIZERS + o, "l") for o in ("momentum(lr=0.1, beta=0.9)",
+                                                                                   "nesterov(lr=0.1, beta=0.9)")],
+                         ids=lambda x: x.stem if isinstance(x, Path) else x[-30:])
+def test_the_training_step_has_a_frame_per_pass(path, name):
+    """Every box of a training step lies in the frame of its pass: the objective,
+    its reverse derivative, or the optimiser's update of one parameter."""
+    learner = (catlearn.load(path) if isinstance(path, Path) else catlearn.loads(path)).learners[name]
+    opt, model = learner.optimizer[0], learner.model.name
+    drawn = training_step(learner.diagram, learner.loss[0], learner.optimizer, learner.settings["batch"]).diagram
+    assert all(op.scope is not None or op.prim.name in ("copy", "discard", "const") for op in drawn.ops)
+    passes = {f"loss[{model}]", f"R[loss[{model}]]"} | {f"{opt} {p.name}" for p in learner.diagram.params}
+    assert {op.scope.path()[0].name for op in drawn.ops if op.scope} - passes <= {f"{opt} (shared)"}
+
+
+def svg_size(text: str) -> tuple[int, int]:
+    return tuple(map(int, re.search(r'<svg width="(\d+)pt" height="(\d+)pt"', text).groups()))
+
+
+def test_the_learner_view_draws_each_pass_as_one_box(tmp_path, capsys):
+    """The digits MLP's step (139 boxes) is 7 boxes: 5962×1724 pt drawn box by box, 1083×370 pt so."""
+    path = str(ROOT / "models" / "digits_mlp.cat")
+    dot = tmp_path / "step.dot"
+    assert main(["draw", path, "--def", "digits", "-o", str(dot)]) == 0  # a learner's default view
+    nodes, _ = parse(dot.read_text())
+    boxes = sorted(re.search(r'\{([^|}]+)', line).group(1).strip() for n, (_, line) in nodes.items()
+                   if n.startswith("def"))
+    assert boxes == ["R[loss[mlp]]", "adam (shared)", "adam dense.W", "adam dense.b", "adam dense_1.W",
+                     "adam dense_1.b", "loss[mlp]"]
+    assert not any(n.startswith("op") for n in nodes)
+    assert "learner digits: a training step of mlp : P ⊗ S ⊗ X ⊗ T → P ⊗ S ⊗ R  (cross_entropy, adam, batch 32)" \
+        in dot.read_text()
+    assert main(["draw", path, "--view", "learner", "-o", str(tmp_path / "step.svg")]) == 0
+    width, height = svg_size((tmp_path / "step.svg").read_text())
+    assert width < 1400 and height < 500, (width, height)
+    assert main(["draw", path, "--view", "learner", "--depth", "1", "-o", str(dot)]) == 0  # the passes opened
+    source = dot.read_text()
+    assert 'subgraph "cluster_loss[mlp]"' in source and 'label="{dense|' in source
+    assert re.search(r"^\s*op\d+ \[", source, re.M)
+
+
+def test_a_learner_is_drawn_only_as_a_learner(capsys):
+    path = str(ROOT / "models" / "digits_mlp.cat")
+    assert main(["draw", path, "--def", "digits", "--view", "backward"]) == 2
+    assert "`digits` is a learner: draw its training step with --view learner, or its model with --def mlp" \
+        in capsys.readouterr().err
+    assert main(["draw", path, "--def", "mlp", "--view", "learner"]) == 2
+    assert "`mlp` is not a learner" in capsys.readouterr().err
 
 
 def test_missing_dot_still_writes_the_dot_text(tmp_path, monkeypatch, capsys):

@@ -1,5 +1,6 @@
 """Random bytes, token soups and mutated models fed to the checker give either
-a module or a CatError with a span — never any other exception."""
+a module or a CatError with a span — never any other exception.  The hostile
+mutations insert a fragment of each class of input that once escaped."""
 import contextlib
 import io
 import os
@@ -60,6 +61,28 @@ def test_token_soup(tokens):
 
 def _tokens(text: str) -> list[str]:
     return re.findall(r'"[^"\n]*"|--[^\n]*|[A-Za-z_][A-Za-z_0-9.]*|\d+(?:\.\d+)?(?:e-?\d+)?|=>|->|\S|\n', text)
+
+
+HOSTILE = st.one_of(
+    st.integers(20, 6000).map(lambda n: "9" * n),  # huge integers
+    st.sampled_from(["1e999", "1e309", "-1e999", "1.5e99999"]),  # non-finite literals
+    st.tuples(st.sampled_from("+*-"), st.integers(100, 1500)).map(lambda t: t[0].join(["1"] * t[1])),  # deep
+    st.integers(200, 3000).map(lambda n: f'"{"a" * n}.cat"'),  # long import names
+    st.sampled_from(['"../x.cat"', '"/etc/passwd"', '"/proc/self/environ"', '"x.cat"']),  # escaping imports
+    st.sampled_from(["\r", "\r\n", "\x0c", "\x0b", "\u2028", "\x85", "\x1b[31m", "\u202e", "\x07"]),  # lines
+    st.sampled_from(["R[", "]", "(", ")", "use", "def d : R -> R = d ; d"]),
+)
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.sampled_from(MODELS), st.lists(st.tuples(st.integers(0, 10 ** 6), HOSTILE), min_size=1, max_size=3))
+def test_hostile_mutations(path, insertions):
+    tokens = _tokens(path.read_text())
+    for at, fragment in insertions:
+        tokens.insert(at % (len(tokens) + 1), fragment)
+    data = " ".join(tokens).encode()
+    check(data)
+    check_cli(data)
 
 
 @settings(max_examples=EXAMPLES)

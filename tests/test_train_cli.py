@@ -120,7 +120,8 @@ def test_user_data_files_and_predictions(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,x\n3,4,5\n")
     assert main(["train", IRIS, "--data", str(bad), "--out", str(tmp_path / "bad"), "--no-progress"]) == 1
-    assert "non-numeric" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{bad}: error: line 1, column 3 is not a number" in err and "found: `x`" in err
 
 
 def test_training_without_graphviz_saves_the_diagram_as_dot_text(tmp_path, monkeypatch, capsys):

@@ -229,16 +229,23 @@ class Builder:
         return m
 
     def _rebase(self, scope: Scope | None, cache: dict) -> Scope | None:
+        """`scope` (a frame of a spliced diagram) moved under this builder's scope."""
         if scope is None:
             return self.scope
-        if scope not in cache:
-            parent = self._rebase(scope.parent, cache)
-            cache[scope] = Scope(scope.name, scope.label, parent, scope.lift, scope.span)
-        return cache[scope]
+        missing = []
+        while scope is not None and scope not in cache:
+            missing.append(scope)
+            scope = scope.parent
+        parent = self.scope if scope is None else cache[scope]
+        for s in reversed(missing):
+            parent = cache[s] = Scope(s.name, s.label, parent, s.lift, s.span)
+        return parent
 
     def _replay(self, d: Diagram, m: dict, env, fill, span) -> None:
         scopes: dict = {}
         substituted: dict = {}
+        # on the very types it was checked on, a diagram is copied box for box
+        same = not env and not fill and all(m[w].type == d.types[w] for w in d.inputs)
 
         def sub(w: int) -> TensorType:
             t = d.types[w]
@@ -248,7 +255,12 @@ class Builder:
 
         for op in d.ops:
             ins = [m[i] for i in op.inputs]
-            if op.prim in fill:
+            if same and op.prim is not FEEDBACK:
+                scope = scopes.get(op.scope) or self._rebase(op.scope, scopes)
+                outs = [self._new(d.types[o]) for o in op.outputs]
+                self.ops.append(Op(op.prim, op.attrs, tuple(w.index if w.builder is self else self.local(w) for w in ins),
+                                   tuple(w.index for w in outs), op.lift, scope, op.span))
+            elif op.prim in fill:
                 outs = fill[op.prim](self, ins)
             elif op.prim is FEEDBACK:
                 outs = self._replay_feedback(op, ins, env, fill, span)

@@ -344,7 +344,10 @@ def check_size(t: TensorType) -> None:
             if d < 0:
                 raise TypeError_(f"the type {t} has a negative axis size", hint="check the kernel and padding sizes")
             size *= d
+            if size > MAX_ELEMENTS ** 4:
+                break  # far too large already; its exact count is beside the point
     if size > MAX_ELEMENTS:
-        raise TypeError_(f"the type {t} has {size:,} elements, more than catlearn allows",
-                         expected=f"at most {MAX_ELEMENTS:,} elements", found=f"{size:,}",
+        count = f"{size:,}" if size <= MAX_ELEMENTS ** 4 else f"more than {MAX_ELEMENTS ** 4:.1e}"
+        raise TypeError_(f"the type {t} has {count} elements, more than catlearn allows",
+                         expected=f"at most {MAX_ELEMENTS:,} elements", found=count,
                          hint="check the axis sizes; a tensor this large could not be allocated")

@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from math import prod
 from typing import Iterable, Mapping, Union
 
+from .errors import TypeError_
+
 MAX_ELEMENTS = 2 ** 33  # the largest tensor a type may describe (64 GiB of float64)
+MAX_SIZE = 2 ** 63  # the largest magnitude of a size or of a size polynomial's coefficient
+MAX_TERMS = 256  # the most terms a size polynomial may have
 
 
 class Poly:
@@ -62,8 +66,21 @@ def _terms(d: Dim) -> dict:
     return dict(d.terms)
 
 
+def _too_large(what: str, found: str) -> TypeError_:
+    return TypeError_(f"a size is too large: {what}", expected=f"sizes of at most 2^63 and {MAX_TERMS} terms",
+                      found=found, hint="check the size arithmetic; no tensor could have such an axis")
+
+
+def _bounded(n: int) -> int:
+    if abs(n) > MAX_SIZE:
+        raise _too_large("it exceeds 2^63", f"about 2^{n.bit_length()}")
+    return n
+
+
 def _make(terms: dict) -> Dim:
-    terms = {m: c for m, c in terms.items() if c}
+    terms = {m: _bounded(c) for m, c in terms.items() if c}
+    if len(terms) > MAX_TERMS:
+        raise _too_large("its polynomial has too many terms", f"{len(terms)} terms")
     if not terms:
         return 0
     if list(terms) == [()]:
@@ -73,7 +90,7 @@ def _make(terms: dict) -> Dim:
 
 def dim_add(a: Dim, b: Dim, sign: int = 1) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
-        return a + sign * b
+        return _bounded(a + sign * b)
     out = _terms(a)
     for m, c in _terms(b).items():
         out[m] = out.get(m, 0) + sign * c
@@ -86,7 +103,7 @@ def dim_sub(a: Dim, b: Dim) -> Dim:
 
 def dim_mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
-        return a * b
+        return _bounded(a * b)
     out: dict = {}
     for ma, ca in _terms(a).items():
         for mb, cb in _terms(b).items():

@@ -361,32 +361,34 @@ def default_style(d: Diagram, **overrides) -> Style:
     return Style(**{"depth": None if len(d.ops) <= 300 else 0, **overrides})
 
 
-def to_dot(d: Diagram, name: str | None = None, style: Style | None = None, view: str = "forward") -> graphviz.Digraph:
+def to_dot(d: Diagram, name: str | None = None, style: Style | None = None, view: str = "forward",
+           title: str | None = None) -> graphviz.Digraph:
     """The neural circuit diagram of `d` (``view``: ``forward``; ``backward``,
-    its reverse derivative; ``lens``, forward and backward passes) as a graph."""
+    its reverse derivative; ``lens``, forward and backward passes) as a graph,
+    under `title` (by default the name and the type)."""
     from ..semantics.rdc import reverse
 
     name = name or d.name or "diagram"
     style = style or default_style(d)
     if view == "lens":
-        return _lens(d, name, style)
+        return _lens(d, name, style, title)
     if view == "backward":
         d = reverse(d)
         name = f"R[{name}]"
     elif view != "forward":
         raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
-    g = _graph(name, f"{name} : {object_str(d.dom)} → {object_str(d.cod)}", style)
+    g = _graph(name, title or f"{name} : {object_str(d.dom)} → {object_str(d.cod)}", style)
     _Drawer(g, style).draw(d)
     return g
 
 
-def _lens(d: Diagram, name: str, style: Style) -> graphviz.Digraph:
+def _lens(d: Diagram, name: str, style: Style, title: str | None) -> graphviz.Digraph:
     """The optic of `d`: its forward pass left to right, its backward pass below
     it right to left, and the residuals passed between them."""
     from ..semantics.lens import compile_split
 
     split = compile_split(d, "optic")
-    g = _graph(name, f"{name} as an optic: forward →, backward ←", style)
+    g = _graph(name, title or f"{name} as an optic: forward →, backward ←", style)
     context = {"count": 0, "params": set()}
     drawers = []
     for title, part, backwards in (("forward", split.forward, False), ("backward", split.backward, True)):

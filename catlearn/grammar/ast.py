@@ -21,6 +21,7 @@ class Dim(Node):
     """A shape expression: ``("num", 3)``, ``("var", "n")``, or ``(op, a, b)``."""
 
     expr: tuple
+    depth: int = field(default=1, repr=False, compare=False, kw_only=True)
 
 
 @dataclass

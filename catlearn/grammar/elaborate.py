@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 from ..core.builder import Builder, Wire
 from ..core.diagram import Diagram
-from ..core.errors import CatError, DefinitionError, NameError_, TypeError_, did_you_mean
+from ..core.errors import CatError, DefinitionError, NameError_, Source, TypeError_, did_you_mean
 from ..core.initializers import INITIALIZERS
 from ..core.primitives import REGISTRY, Primitive, generator
 from ..core.signature import Signature, check_size
-from ..core.types import (Dim, Poly, TensorType, dim_add, dim_mul, dim_str, dim_sub, dtype, dtype_names,
+from ..core.types import (MAX_SIZE, Dim, Poly, TensorType, dim_add, dim_mul, dim_str, dim_sub, dtype, dtype_names,
                           object_str, same_type)
 from . import ast as A
 
@@ -44,6 +44,7 @@ class Definition:
     morph_params: dict  # name -> generator standing for the morphism
     over: str | None
     module: str
+    calls: dict = field(default_factory=dict, repr=False)  # name -> (Definition, times spliced into this one)
 
     @property
     def type(self) -> str:
@@ -247,7 +248,7 @@ class FeedbackMorph(Morph):
             raise TypeError_("the body of a feedback must take the state as its last input", node.body.span)
 
         def body(child, xs, s):
-            outs = self.body.apply(el, child, xs + [s])
+            outs = el.real(child, self.body.apply(el, child, xs + [s]))
             if not outs:
                 raise TypeError_("the body of a feedback must return its next state last", node.body.span,
                                  expected=f"(outputs…, {state_type})", found="no outputs")
@@ -256,13 +257,72 @@ class FeedbackMorph(Morph):
         return b.feedback(node.state, state_type, init, el.real(b, wires), body, self.span)
 
 
+# -- the expansion budget ------------------------------------------------------------
+MAX_SPLICED_BOXES = 50_000
+CHARS_PER_BOX = 8  # each this many characters of source allow one more spliced box
+
+
+class SpliceBudget:
+    """The boxes that splicing definitions may copy in one check, in all.
+
+    A use of a definition copies its boxes, so uses of uses multiply: n
+    definitions ``d{i} = d{i-1} ; d{i-1}`` expand to 2^n boxes.  Each splice
+    is charged before it copies, so such a chain is refused at its first
+    definition past the budget.  The budget is :data:`MAX_SPLICED_BOXES`, and
+    one box more per :data:`CHARS_PER_BOX` characters of the files checked:
+    expanding costs at most a constant times reading what was written.
+    """
+
+    def __init__(self, limit: int = MAX_SPLICED_BOXES):
+        self.limit = limit
+        self.spent = 0
+
+    def allow(self, source: Source) -> None:
+        """Grow the budget for one more file read."""
+        self.limit += len(source.text) // CHARS_PER_BOX
+
+    def charge(self, defn: Definition, within: str | None, span) -> None:
+        boxes = len(defn.diagram.ops)
+        if self.spent + boxes <= self.limit:
+            self.spent += boxes
+            return
+        raise DefinitionError(f"the definitions expand to more than {self.limit:,} boxes", span,
+                              expected=f"at most {self.limit:,} boxes copied in by uses of definitions "
+                                       f"({MAX_SPLICED_BOXES:,}, and one per {CHARS_PER_BOX} characters of source)",
+                              found=f"{self.spent:,} copied, then `{defn.name}` with {_boxes(defn)}",
+                              notes=(f"the expansion: {_expansion(within, defn)}",),
+                              hint="every use of a definition copies its boxes, so uses of uses multiply; "
+                                   "use the repeated part fewer times, or feed a loop through `feedback`")
+
+
+def _boxes(defn: Definition) -> str:
+    n = len(defn.diagram.ops)
+    return f"{n:,} box" + ("" if n == 1 else "es")
+
+
+def _expansion(within: str | None, defn: Definition) -> str:
+    """The chain of largest uses below `defn`: ``a uses b 2× (…boxes) → b uses c 2× …``."""
+    steps = [f"`{within}` uses `{defn.name}` ({_boxes(defn)})"] if within else []
+    seen = {within}
+    while defn.calls and defn.name not in seen:
+        seen.add(defn.name)
+        callee, times = max(defn.calls.values(), key=lambda c: c[1] * len(c[0].diagram.ops))
+        steps.append(f"`{defn.name}` uses `{callee.name}` {times}× ({_boxes(callee)})")
+        defn = callee
+    if len(steps) > 6:
+        steps = steps[:3] + [f"… {len(steps) - 5} more …"] + steps[-2:]
+    return " → ".join(steps)
+
+
 # -- the elaborator ------------------------------------------------------------------
 class Elaborator:
     """Elaborates the expressions of one module against its global names."""
 
     def __init__(self, scope, over: str | None = None):
-        self.scope = scope  # .lookup(name, span) -> Definition | Primitive | TypeAlias | None; .names()
+        self.scope = scope  # .lookup(name, span) -> Definition | Primitive | TypeAlias | None; .names(); .budget
         self.over = over
+        self.defining: str | None = None
+        self.calls: dict = {}
 
     def lookup(self, name: str, span):
         return self.scope.lookup(name, span)
@@ -280,7 +340,10 @@ class Elaborator:
             raise NameError_(f"unknown size `{e[1]}`", d.span, hint=did_you_mean(e[1], dims) or
                              "sizes come from the definition's parameters or its signature")
         a, c = self.dim(e[1], dims, implicit), self.dim(e[2], dims, implicit)
-        return {"+": dim_add, "-": dim_sub, "*": dim_mul}[e[0]](a, c)
+        try:
+            return {"+": dim_add, "-": dim_sub, "*": dim_mul}[e[0]](a, c)
+        except CatError as err:
+            raise err.at(d.span)
 
     def type_of(self, t: A.TypeExpr, dims: dict, implicit: dict | None = None, one: bool = False,
                 _seen: tuple = ()) -> tuple:
@@ -360,7 +423,7 @@ class Elaborator:
     def dim_expr(self, e: A.Expr, dims: dict) -> Dim:
         """A size given as an argument: ``64``, ``n``, ``2 * n + 1``."""
         if isinstance(e, A.Number) and isinstance(e.value, int):
-            return e.value
+            return _size_literal(e)
         if isinstance(e, A.Name) and e.id in dims:
             return dims[e.id]
         if isinstance(e, A.Chain) and e.ops[0] != ";":
@@ -368,7 +431,10 @@ class Elaborator:
             for op, item in zip(e.ops, e.items[1:]):
                 if op == "/":
                     raise TypeError_("sizes cannot be divided", e.span)
-                value = {"+": dim_add, "-": dim_sub, "*": dim_mul}[op](value, self.dim_expr(item, dims))
+                try:
+                    value = {"+": dim_add, "-": dim_sub, "*": dim_mul}[op](value, self.dim_expr(item, dims))
+                except CatError as err:
+                    raise err.at(e.span)
             return value
         if isinstance(e, A.Name):
             raise NameError_(f"unknown size `{e.id}`", e.span, hint=did_you_mean(e.id, dims))
@@ -521,10 +587,9 @@ class Elaborator:
         return shapes, values, morphs
 
     def unknown(self, name: str, span, env: Env) -> CatError:
-        prim = REGISTRY.get(name)
-        if prim is not None:
-            return NameError_(f"`{name}` is not in scope", span,
-                              hint=f"`{name}` is in {prim.module}: add `use {prim.module}`")
+        home = self.scope.home_of(name)
+        if home is not None:
+            return NameError_(f"`{name}` is not in scope", span, hint=f"`{name}` is in {home}: add `use {home}`")
         known = list(env.wires) + list(env.morphs) + list(STRUCTURAL) + list(self.scope.names())
         return NameError_(f"unknown name `{name}`", span, hint=did_you_mean(name, known))
 
@@ -636,6 +701,8 @@ class Elaborator:
         for name, prim in defn.morph_params.items():
             expr, caller_env = morphs[name]
             fill[prim] = self._hole_filler(defn, name, prim, expr, caller_env, env, b.scope)
+        self.scope.budget.charge(defn, self.defining, span)
+        self.calls[defn.name] = (defn, self.calls.get(defn.name, (defn, 0))[1] + 1)
         prev = b.enter(defn.name, lift, span) if frame else b.scope
         try:
             result = b.splice(defn.diagram, wires, env, fill, span)
@@ -673,6 +740,7 @@ class Elaborator:
 
     def define(self, d: A.Def, module: str) -> Definition:
         """Check a definition generically and build its diagram."""
+        self.defining, self.calls = d.name, {}
         shape_params = [p.name for p in d.params if p.kind == "shape"]
         dims: dict = {n: Poly.var(n) for n in shape_params}
         implicit: dict = {}
@@ -726,7 +794,15 @@ class Elaborator:
         diagram = b.finish(outs, d.name)
         if d.kind == "circuit":
             check_circuit(diagram, d)
-        return Definition(d.name, d.kind, d, dom, cod, diagram, shape_params, values, morphs, d.over, module)
+        return Definition(d.name, d.kind, d, dom, cod, diagram, shape_params, values, morphs, d.over, module,
+                          self.calls)
+
+
+def _size_literal(e: A.Number) -> int:
+    if e.value > MAX_SIZE:
+        raise TypeError_("this size is too large", e.span, expected="a whole number of at most 2^63",
+                         found=f"a number of {len(e.text):,} digits", hint="no tensor could have an axis this long")
+    return e.value
 
 
 def _named_as(b: Builder, got: Wire, want: TensorType, inputs: list) -> Wire:

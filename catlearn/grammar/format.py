@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..core.errors import Source
 from . import ast as A
-from .parser import parse
+from .parser import parse, text_source
 
 WIDTH = 100
 
@@ -206,7 +206,7 @@ def format_module(module: A.Module, source: Source) -> str:
         _decl(d, out)
         previous = d
     lines = out.lines
-    src = source.text.splitlines()
+    src = source.lines
     before: dict = {}
     trailing: dict = {}
     for line, col, text in module.comments:
@@ -238,5 +238,5 @@ def format_module(module: A.Module, source: Source) -> str:
 
 
 def format_text(text: str, name: str = "<string>") -> str:
-    source = Source(name, text)
+    source = text_source(text, name)
     return format_module(parse(source), source)

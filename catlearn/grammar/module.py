@@ -10,20 +10,22 @@
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..core.builder import Builder
 from ..core.diagram import Diagram
-from ..core.errors import DefinitionError, ImportError_, NameError_, Source, TypeError_, did_you_mean
+from ..core.errors import CatError, DefinitionError, ImportError_, NameError_, Source, TypeError_, did_you_mean
 from ..core.learning import LOSSES, OPTIMIZERS, SETTINGS
 from ..core.primitives import REGISTRY, generator, std_modules
 from ..core.types import object_str
 from ..stdlib import REEXPORTS, STD_DIR
 from . import ast as A
-from .elaborate import Definition, Elaborator, Env, TypeAlias
-from .parser import decode, parse
+from .elaborate import Definition, Elaborator, Env, SpliceBudget, TypeAlias
+from .parser import decode, parse, read_limited, text_source
 
 
 @dataclass
@@ -105,13 +107,15 @@ class Module:
 class _Scope:
     """Names visible in a module: its own, imported, and qualified by alias."""
 
-    def __init__(self, module: str):
+    def __init__(self, module: str, budget: SpliceBudget | None = None):
         self.module = module
+        self.budget = budget or SpliceBudget()
         self.local: dict = {}
         self.imported: dict = {}
         self.origin: dict = {}
         self.ambiguous: dict = {}
         self.qualified: dict = {}
+        self.failed: set = set()  # definitions already reported broken
 
     def add_import(self, exports: dict, origin: str, alias: str | None):
         if alias:
@@ -133,6 +137,8 @@ class _Scope:
             if rest not in self.qualified[alias]:
                 raise NameError_(f"`{alias}` has no `{rest}`", span, hint=did_you_mean(rest, self.qualified[alias]))
             return self.qualified[alias][rest]
+        if name in self.failed:
+            raise Reported(f"`{name}` is broken", span)
         if name in self.local:
             return self.local[name]
         if name in self.ambiguous:
@@ -143,13 +149,61 @@ class _Scope:
     def names(self) -> dict:
         return {**self.imported, **self.local}
 
+    @staticmethod
+    def home_of(name: str) -> str | None:
+        """The standard module that exports `name`, for a 'consider importing' hint."""
+        return _std_homes().get(name)
+
+
+@lru_cache(maxsize=1)
+def _std_homes() -> dict:
+    """Each name a standard module defines, and that module (its first, if several)."""
+    homes = {n: p.module for n, p in REGISTRY.items() if p.module.startswith("std.")}
+    loader = Loader()
+    for path in sorted(STD_DIR.glob("*.cat")):
+        module = loader.std(f"std.{path.stem}", None)
+        for n in module.definitions:
+            homes.setdefault(n, module.name)
+    return homes
+
+
+class Reported(CatError):
+    """A use of a definition whose own error is already reported: not reported again."""
+
+
+MAX_IMPORT_DEPTH = 64  # the longest chain of files each `use`-ing the next
+SEARCH_PATH_VARIABLE = "CATLEARN_PATH"
+
+
+def search_path(extra=()) -> tuple[Path, ...]:
+    """The folders besides the top-level file's own that `use "…"` may read
+    from: `extra` (the CLI's ``--path``), then those in ``$CATLEARN_PATH``."""
+    env = os.environ.get(SEARCH_PATH_VARIABLE, "")
+    folders = [*extra, *(p for p in env.split(os.pathsep) if p)]
+    return tuple(_real(Path(p).expanduser()) for p in folders)
+
+
+def _real(path: Path) -> Path:
+    """`path` absolute, with symlinks and `..` resolved (a symlink loop is left as it is, and fails to open)."""
+    return Path(os.path.realpath(path))
+
 
 class Loader:
-    """Loads modules once each, following ``use`` and rejecting cycles."""
+    """Loads modules once each, following ``use`` and rejecting cycles.
 
-    def __init__(self):
+    A ``use "…"`` path names a `.cat` file inside `root` (the top-level file's
+    folder) or inside a folder of `path`, after resolving symlinks: reads stay
+    where the user put them, so an untrusted file cannot make an error echo
+    ``/etc/passwd``.  Relative paths are tried beside the importing file
+    first, then in each folder of `path`.
+    """
+
+    def __init__(self, root: Path | None = None, path=()):
         self.cache: dict = {}
         self.stack: list = []
+        self.path = search_path(path)
+        self.roots = (_real(root or Path.cwd()), *self.path, _real(STD_DIR))
+        self.budget = SpliceBudget()
 
     def std(self, name: str, span) -> Module:
         modules = std_modules()
@@ -173,20 +227,53 @@ class Loader:
             self.cache[key] = module
         return self.cache[key]
 
+    def resolve(self, target: str, base: Path, span) -> Path:
+        """The file a ``use "target"`` in a file in `base` names (see the class)."""
+        if not target.endswith(".cat"):
+            raise ImportError_("a `use` path must name a .cat file", span, expected='use "name.cat"',
+                               found=f'"{target}"', hint="standard modules are imported without quotes: use std.nn")
+        relative = not Path(target).is_absolute()
+        candidates = [base / target] + ([folder / target for folder in self.path] if relative else [])
+        outside = False
+        for candidate in candidates:
+            try:
+                path = _real(candidate)
+                if not any(path.is_relative_to(root) for root in self.roots):
+                    outside = True
+                elif path.is_file():
+                    return path
+            except OSError as e:  # a name too long for the file system, say
+                raise ImportError_(f"cannot read the module file `{target}`", span, found=e.strerror,
+                                   hint="check the path") from None
+        if outside:
+            raise ImportError_(f"`{target}` is outside the folders a model may import from", span,
+                               expected=f"a .cat file under {_relative(self.roots[0]) or '.'} "
+                                        "(the top-level file's folder)",
+                               hint=f"add its folder to the search path: --path DIR, or ${SEARCH_PATH_VARIABLE}")
+        raise ImportError_(f"cannot find the module file `{target}`", span,
+                           hint=f"looked for {_relative(candidates[0])}; a `use \"…\"` path is relative to the "
+                                "importing file" + (", then to each folder of --path and $CATLEARN_PATH" if self.path else ""))
+
     def file(self, path: Path, span=None, name: str | None = None, prelude: dict | None = None) -> Module:
-        path = path.resolve()
+        path = _real(path)
         if path in self.stack:
             cycle = " → ".join(p.name for p in self.stack[self.stack.index(path):] + [path])
             raise ImportError_(f"modules import each other: {cycle}", span,
                                hint="move the shared definitions into a third module")
         if path in self.cache:
             return self.cache[path]
-        if not path.is_file():
-            raise ImportError_(f"cannot find the module file `{path.name}`", span,
-                               hint=f"looked for {_relative(path)}; a `use \"…\"` path is relative to the importing file")
+        if len(self.stack) >= MAX_IMPORT_DEPTH and not path.is_relative_to(self.roots[-1]):
+            chain = [p.name for p in self.stack]
+            shown = " → ".join(chain[:3] + ["…"] + chain[-2:] + [path.name])
+            raise ImportError_("imports nested too deeply", span, expected=f"at most {MAX_IMPORT_DEPTH} files, "
+                               "each importing the next", found=shown, hint="import the modules from one file instead")
+        try:
+            with open(path, "rb") as f:
+                data = read_limited(f)
+        except OSError as e:
+            raise ImportError_(f"cannot read the module file `{path.name}`", span, found=e.strerror) from None
         self.stack.append(path)
         try:
-            data = path.read_bytes()
             module = self.source(decode(data, str(path) if span is None else _relative(path)), name or path.stem, path,
                                  prelude)
         finally:
@@ -196,14 +283,18 @@ class Loader:
 
     def source(self, source: Source, name: str, path: Path | None = None, prelude: dict | None = None) -> Module:
         ast = parse(source)
+        self.budget.allow(source)
         module = Module(name, path, source, ast=ast)
-        scope = _Scope(name)
+        scope = _Scope(name, self.budget)
         if prelude:
             scope.add_import(prelude, name, None)
-        base = path.parent if path else Path.cwd()
+        base = path.parent if path else self.roots[0]
         for decl in ast.decls:
             if isinstance(decl, A.Use):
-                imported = self.file(base / decl.target, decl.span) if decl.is_file else self.std(decl.target, decl.span)
+                if decl.is_file:
+                    imported = self.file(self.resolve(decl.target, base, decl.span), decl.span)
+                else:
+                    imported = self.std(decl.target, decl.span)
                 scope.add_import(imported.exports, imported.name, decl.alias)
         _check_module(module, scope, ast)
         return module
@@ -216,35 +307,72 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+MAX_ERRORS = 20  # the most errors one file reports
+
+
+class _Errors:
+    """The errors of one module's declarations, each checked on its own (as
+    rustc goes on after an error); a declaration that uses a broken one is not
+    reported again."""
+
+    def __init__(self, scope: _Scope):
+        self.scope = scope
+        self.found: list = []
+
+    @contextmanager
+    def each(self, name: str | None = None):
+        try:
+            yield
+        except Reported:
+            self.scope.failed.add(name)
+        except CatError as e:
+            self.found.append(e)
+            self.scope.failed.add(name)
+            if len(self.found) >= MAX_ERRORS:
+                self.raise_found()
+
+    def raise_found(self) -> None:
+        if self.found:
+            first, *rest = self.found
+            raise first.with_others(rest, MAX_ERRORS)
+
+
 def _check_module(module: Module, scope: _Scope, ast: A.Module) -> None:
     el = Elaborator(scope)
+    errors = _Errors(scope)
     first: dict = {}
     for decl in ast.decls:
         if isinstance(decl, A.Use):
             continue
         name = decl.name
         if name in first:
-            raise NameError_(f"`{name}` is defined twice", decl.span,
-                             notes=(f"first defined at {first[name].location}",) if first[name] else ())
+            errors.found.append(NameError_(f"`{name}` is defined twice", decl.span,
+                                           notes=(f"first defined at {first[name].location}",) if first[name] else ()))
+            continue
         first[name] = decl.span
         if isinstance(decl, A.TypeDecl):
             alias = TypeAlias(decl, module.name)
             scope.local[name] = module.types[name] = alias
+    errors.raise_found()  # names defined twice make what follows ambiguous
     for decl in ast.decls:
         if isinstance(decl, A.GenDecl):
-            implicit: dict = {}
-            dom = el.type_of(decl.sig.dom, {}, implicit)
-            cod = el.type_of(decl.sig.cod, {}, implicit)
-            prim = generator(decl.name, dom, cod, doc="a generator declared in .cat")
-            scope.local[decl.name] = module.generators[decl.name] = prim
+            with errors.each(decl.name):
+                implicit: dict = {}
+                dom = el.type_of(decl.sig.dom, {}, implicit)
+                cod = el.type_of(decl.sig.cod, {}, implicit)
+                prim = generator(decl.name, dom, cod, doc="a generator declared in .cat")
+                scope.local[decl.name] = module.generators[decl.name] = prim
     defs = {d.name: d for d in ast.decls if isinstance(d, A.Def)}
     for name in _dependency_order(defs):
-        defn = el.define(defs[name], module.name)
-        scope.local[name] = module.definitions[name] = defn
-    module.definitions = {n: module.definitions[n] for n in defs}
+        with errors.each(name):
+            defn = el.define(defs[name], module.name)
+            scope.local[name] = module.definitions[name] = defn
     for decl in ast.decls:
         if isinstance(decl, A.LearnerDecl):
-            module.learners[decl.name] = _check_learner(decl, el, scope)
+            with errors.each(decl.name):
+                module.learners[decl.name] = _check_learner(decl, el, scope)
+    errors.raise_found()
+    module.definitions = {n: module.definitions[n] for n in defs}
 
 
 # -- dependencies between definitions ---------------------------------------------------
@@ -333,6 +461,7 @@ def _named_call(e: A.Expr, what: str):
 
 
 def _check_learner(decl: A.LearnerDecl, el: Elaborator, scope: _Scope) -> Learner:
+    el.defining, el.calls = decl.name, {}
     name, args, kwargs = _named_call(decl.model, "a model")
     defn = scope.lookup(name, decl.model.span)
     if not isinstance(defn, Definition):
@@ -436,21 +565,28 @@ def _paused_gc():
             gc.enable()
 
 
-def load(path: str | Path) -> Module:
-    """Load and check a `.cat` file; raises :class:`CatError` on a bad model."""
+def load(path: str | Path, search_path=()) -> Module:
+    """Load and check a `.cat` file; raises :class:`CatError` on a bad model.
+    Its ``use "…"`` reads stay in its folder and the folders of `search_path`
+    and ``$CATLEARN_PATH``."""
+    path = Path(path)
     with _paused_gc():
-        return Loader().file(Path(path))
+        return Loader(path.parent, search_path).file(path)
 
 
-def loads(text: str, name: str = "<string>") -> Module:
-    """Check `.cat` source text (imports resolve against the working directory)."""
+def loads(text: str, name: str = "<string>", search_path=()) -> Module:
+    """Check `.cat` source text (imports resolve in the working directory)."""
     with _paused_gc():
-        return Loader().source(Source(name, text), name)
+        return Loader(None, search_path).source(text_source(text, name), name)
 
 
-def check_bytes(data: bytes, name: str) -> Module:
+def check_bytes(data: bytes, name: str, search_path=()) -> Module:
     """Check raw file contents (as the CLI does for each file)."""
     path = Path(name)
+    try:
+        where = _real(path) if path.is_file() else None
+    except OSError:  # a name too long for the file system: no file to place it in
+        where = None
     with _paused_gc():
-        return Loader().source(decode(data, name), path.stem, path.resolve() if path.exists() else None)
+        return Loader(where.parent if where else None, search_path).source(decode(data, name), path.stem, where)
 

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..core.errors import InputError, Source, Span, SyntaxError_
+from ..core.types import MAX_SIZE
 from . import ast as A
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -216,14 +218,22 @@ class _ToAst:
         text = str(ch[0])
         if not text.isdigit():
             raise SyntaxError_("a size must be a whole number", self._span(ch), expected="a natural number", found=text)
-        return A.Dim(("num", int(text)), span=self._span(ch))
+        return self._dim(A.Dim(("num", _whole(text, self._span(ch), "a size")), span=self._span(ch)))
 
     def dvar(self, ch):
         return A.Dim(("var", str(ch[0])), span=self._span(ch))
 
+    def _dim(self, d: A.Dim, *children: A.Dim) -> A.Dim:
+        d.depth = 1 + max((c.depth for c in children), default=0)
+        if d.depth > MAX_DEPTH:
+            raise InputError("size expression nested too deeply", d.span,
+                             expected=f"at most {MAX_DEPTH} operations deep", found=f"{d.depth}",
+                             hint="name the size: make it a parameter, or compute it in fewer steps")
+        return d
+
     def _dim_op(self, op, ch):
         a, b = _vals(ch)
-        return A.Dim((op, a, b), span=self._span(ch))
+        return self._dim(A.Dim((op, a, b), span=self._span(ch)), a, b)
 
     def dadd(self, ch):
         return self._dim_op("+", ch)
@@ -319,7 +329,7 @@ class _ToAst:
         text = str(number)
         if not text.isdigit():
             raise SyntaxError_("an index must be a whole number", self._span(ch), found=text)
-        return self._expr(A.Index(target, int(text), span=self._span(ch)), target)
+        return self._expr(A.Index(target, _whole(text, self._span(ch), "an index"), span=self._span(ch)), target)
 
     def kwarg(self, ch):
         name, value = _vals(ch)
@@ -330,8 +340,14 @@ class _ToAst:
 
     def number(self, ch):
         text = str(ch[0])
-        value = int(text) if text.isdigit() else float(text)
-        return A.Number(value, text, span=self._span(ch))
+        span = self._span(ch)
+        value = float(text)
+        if not math.isfinite(value):
+            raise SyntaxError_("this number is too large", span, expected="a number below 1.8e308 (a float64)",
+                               found=_abbreviated(text), hint="write a smaller constant")
+        if text.isdigit():
+            value = int(text)
+        return A.Number(value, text, span=span)
 
     def string(self, ch):
         return A.String(str(ch[0])[1:-1], span=self._span(ch))
@@ -345,6 +361,18 @@ class _ToAst:
 
     def empty(self, ch):
         return A.Tuple([], span=self._span(ch))
+
+
+def _abbreviated(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}…{text[-6:]} ({len(text):,} characters)"
+
+
+def _whole(text: str, span: Span, what: str) -> int:
+    """A size or index literal: a whole number of at most 2^63."""
+    if len(text) > 19 or int(text) > MAX_SIZE:
+        raise SyntaxError_(f"{what} is too large", span, expected="a whole number of at most 2^63",
+                           found=_abbreviated(text), hint="no tensor could have an axis this long")
+    return int(text)
 
 
 def _has_span(c) -> bool:
@@ -435,7 +463,7 @@ def _syntax_error(e: UnexpectedInput, state: _State) -> SyntaxError_:
         return SyntaxError_(f"unexpected character `{char}`", span, expected=_describe(e.allowed or []),
                             found=f"`{char}`", hint=hint)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
-        lines = source.text.splitlines() or [""]
+        lines = source.lines or [""]
         span = Span(source, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         hint = None
         unclosed = _unclosed(source)
@@ -459,29 +487,43 @@ def _syntax_error(e: UnexpectedInput, state: _State) -> SyntaxError_:
     return SyntaxError_(f"unexpected {found}", span, expected=_describe(expected), found=found, hint=hint)
 
 
+def read_limited(file) -> bytes:
+    """At most ``MAX_BYTES + 1`` bytes of a binary file object: enough to tell
+    that a file is too large without reading all of it (``/dev/zero`` included)."""
+    return file.read(MAX_BYTES + 1)
+
+
+def text_source(text: str, name: str) -> Source:
+    """A :class:`Source` whose lines end in ``\n`` alone (``\r\n`` and a lone
+    ``\r`` become ``\n``), as the parser and the error excerpts count them."""
+    return Source(name, text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def decode(data: bytes, name: str) -> Source:
     """Check size and encoding of raw file contents; a :class:`Source`."""
     if len(data) > MAX_BYTES:
-        raise InputError(f"the file is too large ({len(data) / 2**20:.1f} MiB)", Span(Source(name, ""), 1, 1, 1, 1),
-                         expected=f"at most {MAX_BYTES // 2**20} MiB", found=f"{len(data):,} bytes",
+        raise InputError("the file is too large", Span(Source(name, ""), 1, 1, 1, 1),
+                         expected=f"at most {MAX_BYTES // 2**20} MiB", found=f"more than {MAX_BYTES:,} bytes",
                          hint="a model this large is almost certainly generated; generate definitions that repeat instead")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        before = data[:e.start].decode("utf-8", errors="replace")
+        src = text_source(data.decode("utf-8", errors="replace"), name)
+        before = text_source(data[:e.start].decode("utf-8", errors="replace"), name).text
         line = before.count("\n") + 1
         col = len(before) - (before.rfind("\n") + 1) + 1
-        src = Source(name, data.decode("utf-8", errors="replace"))
         raise InputError("the file is not valid UTF-8", Span(src, line, col, line, col + 1),
                          expected="UTF-8 text", found=f"the byte 0x{data[e.start]:02x}",
                          hint="save the file as UTF-8") from None
+    source = text_source(text, name)
+    text = source.text
     if "\x00" in text:
         i = text.index("\x00")
         line = text.count("\n", 0, i) + 1
         col = i - (text.rfind("\n", 0, i) + 1) + 1
-        raise InputError("the file contains a NUL character", Span(Source(name, text), line, col, line, col + 1),
+        raise InputError("the file contains a NUL character", Span(source, line, col, line, col + 1),
                          found="a binary file", hint="a .cat file is UTF-8 text")
-    return Source(name, text)
+    return source
 
 
 def parse(source: Source) -> A.Module:
@@ -499,9 +541,10 @@ def parse(source: Source) -> A.Module:
 
 
 def parse_text(text: str, name: str = "<string>") -> A.Module:
-    return parse(Source(name, text))
+    return parse(text_source(text, name))
 
 
 def parse_file(path: str | Path) -> A.Module:
     path = Path(path)
-    return parse(decode(path.read_bytes(), str(path)))
+    with open(path, "rb") as f:
+        return parse(decode(read_limited(f), str(path)))

@@ -166,23 +166,32 @@ def training_step(model: Diagram, loss: str, optimizer: tuple, batch: int,
     param_types = [f.types[p.wire] for p in f.params]
     state_layout = [(t.shape, v) for p in param_types for t, v in opt.state(p)]
     state_layout += [(t.shape, v) for t, v in opt.shared]
-    update = _update(opt, dict(kwargs), param_types)
+    names = [p.name for p in f.params]
+    update = _update(opt, dict(kwargs), param_types, names)
     b = Builder()
     params = [b.input(t) for t in param_types]
     state = [b.input(TensorType("R", tuple(shape))) for shape, _ in state_layout]
     x, t = (b.input(ty) for ty in f.dom)
-    (value,) = b.splice(uncurry(f), params + [x, t])
-    grads = b.splice(uncurry(reverse(f)), params + [x, t, b.const(1.0)])[2:]
+    (value,) = _fenced(b, f.name, lambda: b.splice(uncurry(f), params + [x, t]))
+    grads = _fenced(b, f"R[{f.name}]", lambda: b.splice(uncurry(reverse(f)), params + [x, t, b.const(1.0)])[2:])
     outs = b.splice(update, params + state + grads) + [value]
     step = b.finish(outs, f"step[{model.name}]").normal_form()
-    names = [p.name for p in f.params]
     split = compile_split(f, strategy) if strategy is not None else None
     return TrainingStep(step, f, names, state_layout, batch, split, update if split else None)
 
 
-def _update(opt: Optimizer, hp: dict, param_types: list) -> Diagram:
+def _fenced(b: Builder, name: str, build):
+    """What `build` adds to `b`, in a frame called `name` (one fence when drawn)."""
+    prev = b.enter(name)
+    try:
+        return build()
+    finally:
+        b.scope = prev
+
+
+def _update(opt: Optimizer, hp: dict, param_types: list, names: list) -> Diagram:
     """The optimiser's lens as a diagram ``P ⊗ S ⊗ P' → P ⊗ S`` (the state: each
-    parameter's slots in turn, then the shared ones)."""
+    parameter's slots in turn, then the shared ones), a frame per parameter."""
     b = Builder()
     g = Emitter(b)
     params = [b.input(t) for t in param_types]
@@ -190,10 +199,10 @@ def _update(opt: Optimizer, hp: dict, param_types: list) -> Diagram:
     shared = [b.input(t) for t, _ in opt.shared]
     grads = [b.input(t) for t in param_types]
     if opt.shared_update is not None:
-        shared = opt.shared_update(g, shared, **hp)
+        shared = _fenced(b, f"{opt.name} (shared)", lambda: opt.shared_update(g, shared, **hp))
     new_params, new_state = [], []
-    for p, s, grad in zip(params, per_param, grads):
-        p2, s2 = opt.update(g, p, s, grad, shared, **hp)
+    for name, p, s, grad in zip(names, params, per_param, grads):
+        p2, s2 = _fenced(b, f"{opt.name} {name}", lambda: opt.update(g, p, s, grad, shared, **hp))
         new_params.append(p2)
         new_state += s2
     return b.finish(new_params + new_state + list(shared), f"update[{opt.name}]")

@@ -16,6 +16,7 @@ def f(p_dense_W, p_dense_b, x0):
 """
 from __future__ import annotations
 
+import math
 import re
 from types import SimpleNamespace
 
@@ -35,6 +36,8 @@ def _literal(value) -> str:
     if isinstance(value, tuple):
         inner = ", ".join(_literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
     return repr(value)
 
 
