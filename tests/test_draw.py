@@ -8,6 +8,7 @@ import graphviz
 import pytest
 
 import catlearn
+from catlearn.core.diagram import FEEDBACK
 from catlearn.cli import main
 from catlearn.diagrams import Style, svg, to_dot
 from catlearn.semantics.learner import training_step
@@ -52,16 +53,23 @@ def test_structure_of_every_drawing(path, name):
     assert len(params) == sum(1 for p in d.params if p.wire in used)
     for node, (clusters, line) in nodes.items():  # fences nest as the definition calls do
         m = re.search(r'class="box \S+ scope:([^"]*)"', line)
-        if m and not any(c.startswith("loop") for c in clusters):
+        if m and not any(c.startswith(("loop", "scan")) for c in clusters):
             scope = m.group(1)
             expected = tuple(".".join(scope.split(".")[:k + 1]).replace(".", "__")
                              for k in range(len(scope.split(".")))) if scope else ()
             assert clusters == expected, (node, clusters, scope)
-    loops = [op for op in d.ops if op.body is not None]
+    loops = [op for op in _all_ops(d) if op.prim is FEEDBACK]
     delays = [n for n in nodes if n.startswith("delay")]
     assert len(delays) == len(loops)
     for delay in delays:
         assert any(head == delay and "style=dashed" in line for _, head, line in edges)
+
+
+def _all_ops(d):
+    for op in d.ops:
+        yield op
+        if op.body is not None:
+            yield from _all_ops(op.body)
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)

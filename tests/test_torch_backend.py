@@ -437,6 +437,6 @@ def test_a_layer_norm_fuses_with_its_scale_and_shift_only_where_both_are_there(n
 def test_a_model_torch_cannot_run_is_refused_when_compiled():
     """Compiling is per batch layout, on first use; what torch cannot run is still refused at once, at its box."""
     d = catlearn.load("models/elman_rnn.cat")["elman_8_16"]
-    with pytest.raises(CatError, match="feedback loops compile through the stateful pass") as caught:
+    with pytest.raises(CatError, match="a stateful box runs on sequences") as caught:
         compile_module(d)
     assert caught.value.span is not None

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from .check import checked
-from .diagram import CONST, FEEDBACK, Diagram, Op, Param, Scope
+from .diagram import CONST, FEEDBACK, SCAN, SCAN_REVERSE, STRUCTURED, Diagram, Op, Param, Scope
 from .errors import CatError, DefinitionError, TypeError_
 from .primitives import REGISTRY, Primitive
 from .signature import Misaligned, check_size
@@ -206,6 +206,76 @@ class Builder:
         return self.add_op(FEEDBACK, attrs, list(inputs) + child.capture_sources, [t for t in inner.cod[:-1]],
                            lift, span, body=inner)
 
+    # -- scan: a (stateful) body run along the time axis -----------------------
+    def scan(self, inputs: list[Wire], body: Callable[["Builder", list[Wire]], list[Wire]], span=None) -> list[Wire]:
+        """``scan(f) : X[t, …] → Y[t, …]`` for a stateful ``f : X → Y`` that
+        `body` builds on one step's wires: ``f``'s stream semantics on each
+        finite prefix.  The time axis of a sequence is its first model axis
+        here; the box records each step's rank (``in_ranks``, ``out_ranks``),
+        so that where it is lifted over more leading axes, its time axis is
+        still the one before a step's own."""
+        for w in inputs:
+            if w.type.rank == w.type.batch:
+                raise TypeError_("`scan` takes sequences, whose first axis is time", span,
+                                 expected="a tensor with a time axis, D[t, …]", found=str(w.type))
+        ranks = tuple(w.type.rank - w.type.batch - 1 for w in inputs)
+        times, length, name = _time_axes(inputs, ranks, span)
+        child = Builder(self)
+        ys = list(body(child, [child.input(w.type.drop_axis(k)) for w, k in zip(inputs, times)]))
+        for w in child.capture_sources:
+            child.inputs.append(child.captured[w])
+        inner = child.finish(ys, name="scan")
+        out_ranks = tuple(t.rank - t.batch for t in inner.cod)
+        attrs = {"n_inputs": len(inputs), "in_ranks": ranks, "out_ranks": out_ranks, "checkpoint": 0}
+        return self._scan_box(SCAN, attrs, list(inputs) + child.capture_sources, inner, inner.cod, length, name,
+                              max(times), span)
+
+    def _scan_box(self, prim, attrs, inputs, body, step_outs, length, name, lift, span) -> list[Wire]:
+        out_types = [t.insert_axis(t.rank - r, length, name) for t, r in zip(step_outs, attrs["out_ranks"])]
+        for t in out_types:
+            check_size(t)
+        return self.add_op(prim, attrs, inputs, out_types, lift, span, body=body)
+
+    def _scan_body(self, op: Op, seqs: list[Wire], consts: list[Wire], env, fill, span) -> tuple:
+        """A scan box's body replayed on one step of the sequences `seqs`, with
+        the constants `consts`: ``(body, times, length, name)``."""
+        a = op.attr
+        times, length, name = _time_axes(seqs, a["in_ranks"], span)
+        child = Builder(names=self.names)
+        child.scope = self.scope
+        body = op.body
+        ins = [child.input(w.type.drop_axis(k)) for w, k in zip(seqs, times)] + [child.input(c.type) for c in consts]
+        inner = dict(zip(body.inputs, ins))
+        child._replay(body, inner, env, fill, span)
+        return child.finish([inner[w] for w in body.outputs], name=body.name), times, length, name
+
+    def _replay_scan(self, op: Op, ins: list[Wire], env, fill, span) -> list[Wire]:
+        n = op.attr["n_inputs"]
+        body, times, length, name = self._scan_body(op, ins[:n], ins[n:], env, fill, span)
+        return self._scan_box(SCAN, op.attr, ins, body, body.cod, length, name, max(times), op.span or span)
+
+    def scan_reverse(self, scan: Op, inputs: list[Wire], cotangents: list[Wire], span=None) -> list[Wire]:
+        """``R[scan(f)]``: the cotangents of a scan box's sequences and
+        constants, given its inputs (`inputs`, as the box reads them) and its
+        outputs' `cotangents`: backpropagation through time through ``f``."""
+        return self.add_op(SCAN_REVERSE, scan.attr, list(inputs) + list(cotangents), [w.type for w in inputs],
+                           scan.lift, span or scan.span, body=scan.body)
+
+    def _replay_scan_reverse(self, op: Op, d: Diagram, ins: list[Wire], env, fill, span) -> list[Wire]:
+        """A replayed ``scan_reverse``.  On new batch axes its constants are
+        each example's (broadcast over the batch first), so that their
+        cotangents are each example's too, as ``vmap``'s are."""
+        n, k = op.attr["n_inputs"], len(op.outputs)
+        seqs, consts, cots = ins[:n], ins[n:k], ins[k:]
+        added = seqs[0].type.batch - d.types[op.inputs[0]].batch
+        if added > 0:
+            shape = seqs[0].type.shape[:seqs[0].type.batch]
+            consts = [c if c.type.batch else self.apply("broadcast_batch", [c], {"shape": shape}, span)[0]
+                      for c in consts]
+        body, times, _, _ = self._scan_body(op, seqs, consts, env, fill, span)
+        return self.add_op(SCAN_REVERSE, op.attr, seqs + consts + cots, [w.type for w in seqs + consts], max(times),
+                           op.span or span, body=body)
+
     # -- splicing --------------------------------------------------------------
     def splice(self, d: Diagram, inputs: list[Wire], env: Mapping[str, Dim] | None = None,
                fill: Mapping[Primitive, Callable] | None = None, span=None) -> list[Wire]:
@@ -255,7 +325,7 @@ class Builder:
 
         for op in d.ops:
             ins = [m[i] for i in op.inputs]
-            if same and op.prim is not FEEDBACK:
+            if same and op.prim not in STRUCTURED:
                 scope = scopes.get(op.scope) or self._rebase(op.scope, scopes)
                 outs = [self._new(d.types[o]) for o in op.outputs]
                 self.ops.append(Op(op.prim, op.attrs, tuple(w.index if w.builder is self else self.local(w) for w in ins),
@@ -264,6 +334,10 @@ class Builder:
                 outs = fill[op.prim](self, ins)
             elif op.prim is FEEDBACK:
                 outs = self._replay_feedback(op, ins, env, fill, span)
+            elif op.prim is SCAN:
+                outs = self._replay_scan(op, ins, env, fill, span)
+            elif op.prim is SCAN_REVERSE:
+                outs = self._replay_scan_reverse(op, d, ins, env, fill, span)
             else:
                 scope = self._rebase(op.scope, scopes)
                 attrs = {k: subst_attr(v, env) for k, v in op.attrs}
@@ -303,6 +377,7 @@ class Builder:
 
         return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span,
                              op.lift + max(lift, 0))
+
 
 
 class Emitter:
@@ -395,6 +470,19 @@ def _at_site(e: CatError, span) -> CatError:
     if span is not None and e.span is not None and e.span != span:
         e.notes = e.notes + (f"while instantiating the definition used at {span.location}",)
     return e.at(span)
+
+
+def _time_axes(seqs: list[Wire], ranks: tuple, span) -> tuple:
+    """``(time axis of each sequence, their length, the axis's name)``: the axis
+    before a step's last ``ranks[i]``."""
+    if not seqs:
+        raise TypeError_("`scan` takes at least one sequence", span)
+    times = [w.type.rank - 1 - r for w, r in zip(seqs, ranks)]
+    lengths = [w.type.shape[k] for w, k in zip(seqs, times)]
+    if any(n != lengths[0] for n in lengths):
+        raise TypeError_("the sequences of a scan have different lengths", span,
+                         expected=f"every time axis of size {lengths[0]}", found=", ".join(map(str, lengths)))
+    return times, lengths[0], seqs[0].type.names[times[0]]
 
 
 def guarded(body: Diagram, n_inputs: int) -> bool:

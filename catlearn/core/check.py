@@ -11,7 +11,7 @@
   Axis names are left out: they are checks of the source, and a spliced
   definition keeps its own.  Boxes without a type rule (a backend's fused
   kernels) are checked for their wires only;
-* a feedback box's body, the same way.
+* a feedback or scan box's body, the same way.
 
 A failure raises :class:`IRError`, an internal error (never a user's), showing
 the boxes around the fault.  Passes call :func:`checked` on what they return;
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 
-from .diagram import FEEDBACK, Diagram
+from .diagram import FEEDBACK, SCAN, Diagram
 from .errors import CatError
 from .signature import Misaligned
 from .types import object_str
@@ -110,6 +110,12 @@ def _box_types(d: Diagram, op) -> str | None:
     if op.prim is FEEDBACK:
         if op.body is None or len(op.body.outputs) != len(op.outputs) + 1:
             return "is a feedback without a body of its outputs and the next state"
+        problem = _problem(op.body)
+        return None if problem is None else f"has a body in which {problem[1]}"
+    if op.prim is SCAN:
+        if op.body is None or len(op.body.outputs) != len(op.outputs) or \
+                len(op.body.inputs) != len(op.inputs):
+            return "is a scan without a body of one step's inputs and outputs"
         problem = _problem(op.body)
         return None if problem is None else f"has a body in which {problem[1]}"
     if op.prim.signature is None and op.prim.type_rule is None:

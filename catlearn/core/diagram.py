@@ -65,7 +65,7 @@ class Op:
     lift: int = 0  # leading axes this application is lifted over (batch axes, then the model's)
     scope: Scope | None = None
     span: object = None
-    body: "Diagram | None" = None  # for structured ops (feedback)
+    body: "Diagram | None" = None  # for structured ops (feedback, scan)
 
     @property
     def attr(self) -> dict:
@@ -83,7 +83,7 @@ class Param:
 
 
 def _feedback_rule(inputs, attrs):
-    raise TypeError_("feedback nodes are typed by their body")
+    raise TypeError_("feedback and scan boxes are typed by their body")
 
 
 CONST = Primitive("const", None, "std.core", doc="a constant scalar", type_rule=lambda ins, a: ((TensorType(a["dtype"]),), 0),
@@ -91,6 +91,11 @@ CONST = Primitive("const", None, "std.core", doc="a constant scalar", type_rule=
                   torch=lambda T, value, dtype, like=None: T.full((), value, **placed(like)))
 FEEDBACK = Primitive("feedback", None, "std.core", doc="the delayed trace of its body", type_rule=_feedback_rule,
                      stateful=True, glyph="⟲")
+SCAN = Primitive("scan", None, "std.core", doc="its (stateful) body run along the time axis of its sequences",
+                 type_rule=_feedback_rule, glyph="⟳")
+SCAN_REVERSE = Primitive("scan_reverse", None, "std.core", type_rule=_feedback_rule, glyph="⟲ᵀ",
+                         doc="the reverse derivative of a scan of its body: backpropagation through time")
+STRUCTURED = (FEEDBACK, SCAN, SCAN_REVERSE)  # boxes with a body diagram, typed by it
 
 
 @dataclass(frozen=True, eq=False)

@@ -245,6 +245,16 @@ class TensorType:
         """The same axes, the first `batch` of them batch axes."""
         return self if batch == self.batch else TensorType(self.dtype, self.shape, self.names, batch)
 
+    def drop_axis(self, k: int) -> "TensorType":
+        """This type without its axis `k` (a model axis: ``k ≥ batch``)."""
+        return TensorType(self.dtype, self.shape[:k] + self.shape[k + 1:], self.names[:k] + self.names[k + 1:],
+                          self.batch)
+
+    def insert_axis(self, k: int, size: Dim, name: str | None = None) -> "TensorType":
+        """This type with a model axis of `size` put at position `k` (``k ≥ batch``)."""
+        return TensorType(self.dtype, self.shape[:k] + (size,) + self.shape[k:], self.names[:k] + (name,) + self.names[k:],
+                          self.batch)
+
     def size(self) -> int | None:
         """Number of elements, or None when the shape is symbolic."""
         if all(isinstance(d, int) for d in self.shape):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import graphviz
 
-from ..core.diagram import CONST, FEEDBACK, Diagram, Scope
-from ..core.types import TensorType, object_str
+from ..core.diagram import CONST, FEEDBACK, SCAN, Diagram, Scope
+from ..core.types import TensorType, dim_str, object_str
 
 COLOURS = {"std.math": "#e8f1fb", "std.linalg": "#fdf0dc", "std.array": "#eeeeee", "std.nn": "#e6f4e6",
            "std.stream": "#f6e6f4", "user": "#ffffff", "value": "#ffffff", "std.core": "#ffffff"}
@@ -116,7 +116,7 @@ class _Drawer:
             for k, w in enumerate(self.unit_outputs(d, unit)):
                 if isinstance(unit, _Group):
                     producers[w] = f"{drawn[id(unit)]}:o{k}"
-                elif unit.prim is not FEEDBACK:
+                elif unit.prim not in (FEEDBACK, SCAN):
                     producers[w] = drawn[id(unit)]
         if outer:
             node = self.out_node = self.record("out", d.cod, "o")
@@ -186,7 +186,7 @@ class _Drawer:
                 wires = self.unit_inputs(d, unit) + [i for op in unit.ops for i in op.inputs if i in self.params]
                 for i in dict.fromkeys(wires):
                     out.setdefault(i, []).append(unit)
-            elif unit.prim is FEEDBACK:  # a loop wires its own inputs, inside
+            elif unit.prim in (FEEDBACK, SCAN):  # a loop wires its own inputs, inside
                 for i in unit.inputs:
                     out.setdefault(i, [])
             else:
@@ -201,6 +201,8 @@ class _Drawer:
         graph = self.fence(unit.scope)
         if unit.prim is FEEDBACK:
             return self.draw_feedback(d, unit, graph, producers)
+        if unit.prim is SCAN:
+            return self.draw_scan(d, unit, graph, producers)
         node = self.node_id("op")
         if unit.prim is CONST:
             graph.node(node, _fmt_number(unit.attr["value"]), shape="circle", fontname=FONT, fontsize="9",
@@ -249,6 +251,22 @@ class _Drawer:
             sub.edge(inner_producers[body.outputs[-1]], delay, label=_esc(f"{a['state']}′"), style="dashed",
                      color="#8a4f9e", constraint="false", fontname=FONT, fontsize="9")
         for w, b in zip(op.outputs, body.outputs[:-1]):
+            producers[w] = inner_producers[b]
+        return loop
+
+    def draw_scan(self, d: Diagram, op, graph, producers: dict) -> str:
+        """A scan: its body (one step) in a fence labelled with the time axis it runs along."""
+        body, n = op.body, op.attr["n_inputs"]
+        first = d.types[op.inputs[0]]
+        k = first.rank - 1 - op.attr["in_ranks"][0]
+        axis = first.names[k] or dim_str(first.shape[k])
+        loop = self.node_id("scan")
+        with graph.subgraph(name=f"cluster_{loop}") as sub:
+            sub.attr(label=f"scan ⟳ one step of {axis}", style="rounded,dashed", color="#2e7d6b", fontname=FONT,
+                     fontsize="11")
+            inner = _Drawer(sub, self.style, self.context, op.scope.path() if op.scope else ())
+            inner_producers = inner.draw(body, {w: producers[i] for w, i in zip(body.inputs, op.inputs)})
+        for w, b in zip(op.outputs, body.outputs):
             producers[w] = inner_producers[b]
         return loop
 

@@ -27,6 +27,8 @@ from . import ast as A
 
 STRUCTURAL = {"id": (1, "id_A : A → A"), "swap": (2, "σ : A ⊗ B → B ⊗ A"), "copy": (1, "Δ : A → A ⊗ A"),
               "discard": (1, "! : A → ()"), "fst": (2, "π₀ : A ⊗ B → A"), "snd": (2, "π₁ : A ⊗ B → B")}
+#: combinators: built-in forms taking one morphism, ``scan(f)``
+COMBINATORS = {"scan": "scan(f) : X[t, …] → Y[t, …], the stateful f : X → Y run along the time axis"}
 
 
 @dataclass
@@ -255,6 +257,23 @@ class FeedbackMorph(Morph):
             return outs[:-1], outs[-1]
 
         return b.feedback(node.state, state_type, init, el.real(b, wires), body, self.span)
+
+
+@dataclass
+class ScanMorph(Morph):
+    step: Morph
+    span: object = None
+
+    @property
+    def arity(self):
+        return self.step.arity
+
+    @property
+    def label(self):
+        return "`scan`"
+
+    def apply(self, el, b, wires):
+        return b.scan(el.real(b, wires), lambda child, xs: el.real(child, self.step.apply(el, child, xs)), self.span)
 
 
 # -- the expansion budget ------------------------------------------------------------
@@ -529,6 +548,9 @@ class Elaborator:
             return PrimMorph(entry, self.attrs(entry, [], env, e.span), e.span)
         if entry is None and name in STRUCTURAL:
             return StructMorph(name, e.span)
+        if entry is None and name in COMBINATORS:
+            raise TypeError_(f"`{name}` needs the morphism it runs", e.span, expected=f"{name}(f)", found=name,
+                             hint=COMBINATORS[name])
         raise self.unknown(name, e.span, env)
 
     def called_morph(self, e: A.Call, env: Env) -> Morph:
@@ -548,6 +570,12 @@ class Elaborator:
             return PrimMorph(entry, self.attrs(entry, e.kwargs, env, e.span), e.span)
         if entry is None and name in STRUCTURAL:
             raise TypeError_(f"`{name}` takes no parameters", e.span)
+        if entry is None and name in COMBINATORS:
+            if len(e.args) != 1 or e.kwargs:
+                raise TypeError_(f"`{name}` takes one morphism", e.span, expected=f"{name}(f)",
+                                 found=f"{len(e.args)} argument(s)" + (" and keywords" if e.kwargs else ""),
+                                 hint=COMBINATORS[name])
+            return ScanMorph(self.morph(e.args[0], env), e.span)
         raise self.unknown(name, e.func.span, env)
 
     def bind_params(self, defn: Definition, e: A.Call, env: Env):
@@ -590,7 +618,7 @@ class Elaborator:
         home = self.scope.home_of(name)
         if home is not None:
             return NameError_(f"`{name}` is not in scope", span, hint=f"`{name}` is in {home}: add `use {home}`")
-        known = list(env.wires) + list(env.morphs) + list(STRUCTURAL) + list(self.scope.names())
+        known = list(env.wires) + list(env.morphs) + list(STRUCTURAL) + list(COMBINATORS) + list(self.scope.names())
         return NameError_(f"unknown name `{name}`", span, hint=did_you_mean(name, known))
 
     # wire mode --------------------------------------------------------------------
@@ -651,7 +679,7 @@ class Elaborator:
                 ps = ", ".join(p.name for p in entry.decl.params)
                 raise TypeError_(f"`{f.id}` needs its parameters before its inputs", e.span,
                                  expected=f"{f.id}({ps})(inputs…)", found=f"{f.id}(…) with inputs mixed in")
-            if entry is None and f.id not in STRUCTURAL:
+            if entry is None and f.id not in STRUCTURAL and f.id not in COMBINATORS:
                 raise self.unknown(f.id, f.span, env)
         if e.kwargs:
             raise TypeError_("keywords can only be given to primitives and definitions", e.kwargs[0].span)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..core.diagram import CONST, FEEDBACK, Diagram
+from ..core.diagram import CONST, FEEDBACK, SCAN, Diagram
 from ..core.errors import CatError
 from ..core.types import Poly, TensorType, dim_str, dim_vars, object_str
 
@@ -100,6 +100,8 @@ class _Printer:
             args = [names.get(i) or consts[i] for i in op.inputs]
             if op.prim is FEEDBACK:
                 call = self.feedback(op, d, args, names, indent)
+            elif op.prim is SCAN:
+                call = self.scan(op, args, names, indent)
             else:
                 kw = [f"{k}={v if _kind(op.prim, k) == 'dtype' else attr_text(v)}" for k, v in op.attrs]
                 call = f"{op.prim.name}({', '.join(args + kw)})"
@@ -130,6 +132,20 @@ class _Printer:
         text = self.body(body, inner, lam_indent + " " * (len(", ".join(binders)) + 6))
         head = f"(feedback {a['state']} : {a['state_type']}{init} in\n{lam_indent}({', '.join(binders)}) => {text})"
         return f"{head}({', '.join(args[:n])})"
+
+
+    def scan(self, op, args: list, names: dict, indent: str) -> str:
+        n, body = op.attr["n_inputs"], op.body
+        inner = dict(names)
+        for w, outer in zip(body.inputs[n:], op.inputs[n:]):
+            inner[w] = names.get(outer)
+            if inner[w] is None:
+                raise CatError("cannot print a scan body that captures a constant")
+        binders = [self.fresh() for _ in range(n)]
+        inner.update(zip(body.inputs[:n], binders))
+        lam_indent = indent + " " * 8
+        text = self.body(body, inner, lam_indent + " " * (len(", ".join(binders)) + 6))
+        return f"(scan(\n{lam_indent}({', '.join(binders)}) => {text}))({', '.join(args[:n])})"
 
 
 def print_diagram(d: Diagram, name: str = "f") -> str:

@@ -93,8 +93,9 @@ def compile_split(d: Diagram, strategy: str = DEFAULT_STRATEGY) -> Split:
         m[p.wire] = b.param(p.name, r.types[p.wire], p.init, p.span)
     for op in backward_ops:
         ins = [m[i] for i in op.inputs]
-        for o, w in zip(op.outputs, b.apply(op.prim, ins, op.attr, op.span, op.scope)):
-            m[o] = w
+        outs = (b.add_op(op.prim, op.attr, ins, [r.types[o] for o in op.outputs], op.lift, op.span, op.scope, op.body)
+                if op.body is not None else b.apply(op.prim, ins, op.attr, op.span, op.scope))
+        m.update(zip(op.outputs, outs))
     backward = b.finish([m[w] for w in r.outputs], f"bwd[{d.name}]")
     return Split("optic", forward, backward, tuple(r.types[w] for w in residual_wires))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..core.builder import Builder, Emitter, Wire
-from ..core.diagram import FEEDBACK, Diagram
+from ..core.diagram import FEEDBACK, SCAN, SCAN_REVERSE, Diagram
 from ..core.errors import CatError
 from .simplify import simplify as simplify_pass
 
@@ -81,8 +81,21 @@ def reverse(d: Diagram, simplify: bool = True) -> Diagram:
         if all(c is None for c in cots):
             continue
         if op.prim is FEEDBACK or op.prim.stateful:
-            raise CatError("the reverse derivative of a stateful box is taken by unrolling it", op.span,
-                           hint="unroll the feedback loop first (backpropagation through time)")
+            raise CatError("a stateful box has a reverse derivative on sequences", op.span,
+                           hint="run it along a time axis with `scan` (backpropagation through time), "
+                                "or unroll it: catlearn.semantics.stateful.unroll(d, n)")
+        if op.prim is SCAN:
+            g.span = op.span
+            b.scope = op.scope
+            cots = [c if c is not None else g.zeros(d.types[o]) for c, o in zip(cots, op.outputs)]
+            grads = b.scan_reverse(op, [m[i] for i in op.inputs], cots)
+            for i, c in zip(op.inputs, grads):
+                ct[i].append(_fit(g, c, d.types[i]))
+            continue
+        if op.prim is SCAN_REVERSE:
+            raise CatError("backpropagation through time has no reverse derivative here", op.span,
+                           hint="for a forward derivative of a stateful model use "
+                                "catlearn.semantics.stateful.derivative")
         if op.prim.rd is None or len(op.outputs) != 1:
             raise CatError(f"`{op.prim.name}` has no reverse derivative", op.span,
                            hint="declare one with rd= where the primitive is defined")

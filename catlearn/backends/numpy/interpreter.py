@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ...core.batching import batch_shapes, batched
-from ...core.diagram import CONST, Diagram
+from ...core.diagram import CONST, SCAN, SCAN_REVERSE, Diagram
 from ...core.errors import CatError
 from ...core.initializers import INITIALIZERS
 from ...core.types import dtype
@@ -50,6 +50,10 @@ def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | No
         attrs = op.attr
         if op.prim is CONST:
             out = (np.asarray(attrs["value"]),)
+        elif op.prim is SCAN:
+            out = scan(op, [values[i] for i in op.inputs], [tuple(d.types[o].shape) for o in op.outputs])[0]
+        elif op.prim is SCAN_REVERSE:
+            out = scan_reverse(op, [values[i] for i in op.inputs], len(op.outputs))
         elif op.prim.numpy is None:
             raise CatError(f"`{op.prim.name}` has no NumPy semantics", op.span,
                            hint="this interpreter evaluates stateless diagrams of registered primitives")
@@ -61,6 +65,54 @@ def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | No
         for w in last.get(index, ()):  # free what no later box reads
             del values[w]
     return [values[w] for w in d.outputs]
+
+
+def scan(op, inputs: list, out_shapes: list) -> tuple[list, list]:
+    """A ``scan`` box: the Mealy form ``φ`` of its body run along each
+    sequence's time axis.  Returns the outputs and every step's state."""
+    from ...semantics.stateful.mealy import mealy
+
+    a = op.attr
+    n, step = a["n_inputs"], mealy(op.body)
+    seqs, consts = inputs[:n], inputs[n:]
+    times = [x.ndim - 1 - r for x, r in zip(seqs, a["in_ranks"])]
+    states = [s.initial() for s in step.states]
+    ys: list = [[] for _ in out_shapes]
+    kept = []
+    for t in range(seqs[0].shape[times[0]]):
+        kept.append(states)
+        outs = evaluate(step.step, [np.take(x, t, axis=k) for x, k in zip(seqs, times)] + consts + states)
+        for y, value in zip(ys, outs):
+            y.append(value)
+        states = outs[len(out_shapes):]
+    return [np.stack(y, axis=len(shape) - 1 - r) if y else np.zeros(shape)
+            for y, shape, r in zip(ys, out_shapes, a["out_ranks"])], kept
+
+
+def scan_reverse(op, inputs: list, k: int) -> list:
+    """A ``scan_reverse`` box: backpropagation through time, ``R[φ]`` run
+    backwards over the states of the scan, its constants' cotangents summed."""
+    from ...semantics.rdc import reverse
+    from ...semantics.stateful.mealy import mealy
+
+    a = op.attr
+    n = a["n_inputs"]
+    seqs, consts, cots = inputs[:n], inputs[n:k], inputs[k:]
+    _, kept = scan(op, inputs[:k], [np.shape(c) for c in cots])
+    back = reverse(mealy(op.body).step)
+    times = [x.ndim - 1 - r for x, r in zip(seqs, a["in_ranks"])]
+    out_times = [np.ndim(c) - 1 - r for c, r in zip(cots, a["out_ranks"])]
+    ds = [np.zeros_like(s) for s in kept[0]] if kept else []
+    dc = [np.zeros(np.shape(c)) for c in consts]
+    dxs: list = [[None] * len(kept) for _ in seqs]
+    for t in reversed(range(len(kept))):
+        outs = evaluate(back, [np.take(x, t, axis=j) for x, j in zip(seqs, times)] + consts + kept[t]
+                        + [np.take(c, t, axis=j) for c, j in zip(cots, out_times)] + ds)
+        for j in range(n):
+            dxs[j][t] = outs[j]
+        dc = [a + b for a, b in zip(dc, outs[n:k])]
+        ds = outs[k:]
+    return [np.stack(d, axis=j) if kept else np.zeros(x.shape) for d, x, j in zip(dxs, seqs, times)] + dc
 
 
 def _last_uses(d: Diagram) -> dict[int, list[int]]:

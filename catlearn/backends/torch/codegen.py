@@ -20,7 +20,7 @@ import math
 import re
 from types import SimpleNamespace
 
-from ...core.diagram import CONST, FEEDBACK, Diagram
+from ...core.diagram import CONST, FEEDBACK, SCAN, SCAN_REVERSE, Diagram
 from ...core.errors import CatError
 from ...core.primitives import REGISTRY
 from ...core.types import Poly
@@ -61,10 +61,20 @@ def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
     if not args:  # constants need a tensor to take their dtype and device from
         args.append("like")
     like = args[0]
+    preamble: list[str] = []
     lines = [f"def {name}({', '.join(args)}):"]
     for k, op in enumerate(d.ops):
+        if op.prim is SCAN or op.prim is SCAN_REVERSE:
+            outs = [f"v{k}_{j}" for j in range(len(op.outputs))]
+            preamble.append(_scan(d, op, f"{name}_scan{k}"))
+            names.update(zip(op.outputs, outs))
+            call = f"{name}_scan{k}" if op.prim is SCAN else f"{name}_scan{k}.reverse"
+            lines.append(f"    {''.join(o + ', ' for o in outs)}= {call}({', '.join(names[i] for i in op.inputs)})")
+            continue
         if op.prim is FEEDBACK or op.prim.stateful:
-            raise CatError("feedback loops compile through the stateful pass (unrolling)", op.span)
+            raise CatError("a stateful box runs on sequences: give the model's inputs a time axis with `scan`", op.span,
+                           hint="`scan(f) : X[t, …] -> Y[t, …]` runs f along the time axis "
+                                "(catlearn.semantics.stateful.sequence(d) from Python)")
         if op.prim.torch is None:
             raise CatError(f"`{op.prim.name}` has no torch semantics", op.span)
         outs = [f"v{k}"] if len(op.outputs) == 1 else [f"v{k}_{j}" for j in range(len(op.outputs))]
@@ -79,7 +89,29 @@ def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
         names.update(zip(op.outputs, outs))
         lines.append(f"    {', '.join(outs)} = {code}")
     lines.append(f"    return ({''.join(names[w] + ', ' for w in d.outputs)})".replace(", )", ",)"))
-    return "\n".join(lines)
+    return "\n\n".join(preamble + ["\n".join(lines)])
+
+
+def _scan(d: Diagram, op, name: str) -> str:
+    """The definitions of a ``scan`` box: its Mealy step, the step's reverse
+    derivative, and the :class:`~catlearn.backends.torch.scan.Scan` running them."""
+    from ...semantics.rdc import reverse
+    from ...semantics.stateful.mealy import mealy
+    from .fuse import fuse
+
+    a = op.attr
+    m = mealy(op.body)
+    states = tuple((tuple(s.type.shape), float(s.initial(()))) for s in m.states)
+    times = tuple(d.types[i].rank - 1 - r for i, r in zip(op.inputs, a["in_ranks"]))
+    outs = op.outputs if op.prim is SCAN else op.inputs[len(op.outputs):]  # a scan_reverse reads their cotangents
+    out_times = tuple(d.types[o].rank - 1 - r for o, r in zip(outs, a["out_ranks"]))
+    shapes = tuple(tuple(d.types[o].shape) for o in outs)
+    step = generate(fuse(m.step), f"{name}_step", shapes=True)
+    back = generate(fuse(reverse(m.step)), f"{name}_back", shapes=True)
+    plan = (f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
+            f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
+            f"checkpoint={a.get('checkpoint', 0)})")
+    return "\n\n".join([step, back, plan])
 
 
 def compile_source(source: str, name: str):
@@ -87,8 +119,9 @@ def compile_source(source: str, name: str):
     import torch
 
     from .kernels import KERNELS, direct
+    from .scan import Scan
 
     boxes = {n: p.torch for n, p in (*REGISTRY.items(), *KERNELS.items()) if p.torch}
-    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, **boxes)}
+    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, Scan=Scan, **boxes)}
     exec(compile(source, f"<catlearn:{name}>", "exec"), namespace)
     return namespace[name]

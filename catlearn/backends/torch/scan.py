@@ -1,0 +1,121 @@
+"""Sequences on torch: a ``scan`` box as a loop over compiled steps.
+
+The code generator writes, for each ``scan`` box, its body's Mealy step
+``φ : X ⊗ C ⊗ S → Y ⊗ S`` and the step's reverse derivative ``R[φ]`` as two
+functions, once; a :class:`Scan` runs them along the time axis, so nothing is
+traced again per step.
+
+Its derivative is backpropagation through time by ``R[φ]``, run backwards in
+time: ``(dxₜ, dc, dsₜ) = R[φ](xₜ, c, sₜ, dyₜ, dsₜ₊₁)``, the constants' (and
+parameters') cotangents summed over the steps.  Two memory strategies:
+
+* ``checkpoint=0`` keeps every state of the forward pass (``T`` states);
+* ``checkpoint=k`` keeps every k-th, and recomputes the k states of a segment
+  from its checkpoint before going back through it: ``T/k + k`` states.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+@dataclass(frozen=True, eq=False)
+class Scan:
+    """A compiled ``scan`` box: ``step(x…, c…, s…) -> (y…, s'…)`` and
+    ``back(x…, c…, s…, dy…, ds'…) -> (dx…, dc…, ds…)`` with the layout of
+    its sequences (time axis of each input and output) and its states'
+    initial values ``(shape, value)``."""
+
+    step: Callable
+    back: Callable
+    n_inputs: int
+    states: tuple
+    times: tuple
+    out_times: tuple
+    out_shapes: tuple
+    checkpoint: int = 0
+
+    def __call__(self, *tensors):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return _BackpropagationThroughTime.apply(self, *tensors)
+        return self.run(tensors)[0]
+
+    def reverse(self, *tensors):
+        """``R[scan]``: the cotangents of the sequences and constants given
+        theirs and the outputs' cotangents, recomputing the states (a lens)."""
+        k = len(tensors) - len(self.out_times)
+        kept = self.run(tensors[:k], self.checkpoint or 1)[1]
+        return self.backward(tensors[:k], tensors[k:], kept)
+
+    def initial(self, like: torch.Tensor) -> list:
+        return [torch.full(shape, value, dtype=like.dtype, device=like.device) for shape, value in self.states]
+
+    def length(self, tensors) -> int:
+        return tensors[0].shape[self.times[0]]
+
+    def run(self, tensors, keep: int | None = None, start: int = 0, stop: int | None = None, states=None):
+        """``(outputs, kept states)``: the steps ``start … stop − 1`` from
+        `states` (the initial ones by default), keeping the states of the
+        steps that are multiples of `keep` (none where `keep` is None)."""
+        seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
+        states = self.initial(seqs[0]) if states is None else states
+        stop = self.length(tensors) if stop is None else stop
+        n_out = len(self.out_times)
+        ys: list = [[] for _ in range(n_out)]
+        kept = []
+        for t in range(start, stop):
+            if keep is not None and (t - start) % keep == 0:
+                kept.append(states)
+            outs = self.step(*[x.select(k, t) for x, k in zip(seqs, self.times)], *consts, *states)
+            for y, value in zip(ys, outs):
+                y.append(value)
+            states = list(outs[n_out:])
+        if stop == start:
+            like = seqs[0]
+            return tuple(like.new_zeros(shape) for shape in self.out_shapes), kept
+        return tuple(torch.stack(y, dim=k) for y, k in zip(ys, self.out_times)), kept
+
+    def backward(self, tensors, cotangents, kept: list) -> tuple:
+        """The cotangents of the sequences and constants, given the outputs'
+        and the states kept by :meth:`run` (every ``checkpoint``-th, or all)."""
+        seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
+        n, T = self.n_inputs, self.length(tensors)
+        every = self.checkpoint or 1
+        ds = [torch.zeros_like(s) for s in kept[0]] if kept else []
+        dc = [torch.zeros_like(c) for c in consts]
+        dxs: list = [[None] * T for _ in seqs]
+        for segment in reversed(range(len(kept))):
+            start = segment * every
+            stop = min(T, start + every)
+            states = [kept[segment]] if every == 1 else self.run(tensors, 1, start, stop, kept[segment])[1]
+            for t in reversed(range(start, stop)):
+                outs = self.back(*[x.select(k, t) for x, k in zip(seqs, self.times)], *consts, *states[t - start],
+                                 *[dy.select(k, t) for dy, k in zip(cotangents, self.out_times)], *ds)
+                for j in range(n):
+                    dxs[j][t] = outs[j]
+                dc = [a + b for a, b in zip(dc, outs[n:n + len(consts)])]
+                ds = list(outs[n + len(consts):])
+        dseqs = [torch.stack(d, dim=k) if T else torch.zeros_like(x) for d, x, k in zip(dxs, seqs, self.times)]
+        return (*dseqs, *dc)
+
+
+class _BackpropagationThroughTime(torch.autograd.Function):
+    """A scan whose forward pass keeps its states (or checkpoints of them) and
+    whose backward pass runs ``R[φ]`` backwards in time."""
+
+    @staticmethod
+    def forward(ctx, scan: Scan, *tensors):
+        outs, kept = scan.run(tensors, scan.checkpoint or 1)
+        ctx.scan, ctx.kept = scan, kept
+        ctx.save_for_backward(*tensors)
+        return outs
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        tensors = ctx.saved_tensors
+        cotangents = [torch.zeros(shape, dtype=tensors[0].dtype, device=tensors[0].device) if c is None else c
+                      for c, shape in zip(cotangents, ctx.scan.out_shapes)]
+        grads = ctx.scan.backward(tensors, cotangents, ctx.kept)
+        return (None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[1:])))

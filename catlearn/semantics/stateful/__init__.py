@@ -1,0 +1,10 @@
+"""Stateful models: the delayed trace, St(C), and sequences.
+
+* :mod:`.mealy` — the normal form ``(S, s₀, φ : X ⊗ S → Y ⊗ S)`` of a diagram with
+  ``feedback`` loops and ``delay`` boxes;
+* :mod:`.stream` — its stream semantics on finite prefixes, and ``unroll(n)``.
+"""
+from .mealy import Mealy, State, is_stateful, mealy
+from .stream import run, unroll
+
+__all__ = ["Mealy", "State", "is_stateful", "mealy", "run", "unroll"]
