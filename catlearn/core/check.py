@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 
-from .diagram import FEEDBACK, SCAN, Diagram
+from .diagram import FEEDBACK, SCAN, SCAN_REVERSE, Diagram
 from .errors import CatError
 from .signature import Misaligned
 from .types import object_str
@@ -112,9 +112,10 @@ def _box_types(d: Diagram, op) -> str | None:
             return "is a feedback without a body of its outputs and the next state"
         problem = _problem(op.body)
         return None if problem is None else f"has a body in which {problem[1]}"
-    if op.prim is SCAN:
-        if op.body is None or len(op.body.outputs) != len(op.outputs) or \
-                len(op.body.inputs) != len(op.inputs):
+    if op.prim is SCAN or op.prim is SCAN_REVERSE:
+        outputs = len(op.outputs) if op.prim is SCAN else len(op.inputs) - len(op.outputs)
+        inputs = len(op.inputs) if op.prim is SCAN else len(op.outputs)
+        if op.body is None or len(op.body.outputs) != outputs or len(op.body.inputs) != inputs:
             return "is a scan without a body of one step's inputs and outputs"
         problem = _problem(op.body)
         return None if problem is None else f"has a body in which {problem[1]}"

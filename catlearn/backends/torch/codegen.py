@@ -95,7 +95,9 @@ def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
 def _scan(d: Diagram, op, name: str) -> str:
     """The definitions of a ``scan`` box: its Mealy step, the step's reverse
     derivative, and the :class:`~catlearn.backends.torch.scan.Scan` running them."""
+    from ...core.batching import batched
     from ...semantics.rdc import reverse
+    from ...semantics.stateful.affine import affine
     from ...semantics.stateful.mealy import mealy
     from .fuse import fuse
 
@@ -108,10 +110,19 @@ def _scan(d: Diagram, op, name: str) -> str:
     shapes = tuple(tuple(d.types[o].shape) for o in outs)
     step = generate(fuse(m.step), f"{name}_step", shapes=True)
     back = generate(fuse(reverse(m.step)), f"{name}_back", shapes=True)
+    parts, parallel = [step, back], "None"
+    linear = affine(m) if op.prim is SCAN and a.get("parallel", True) else None
+    if linear is not None:  # the recurrence is affine: a parallel prefix scan, no loop
+        n, length = a["n_inputs"], d.types[op.inputs[0]].shape[times[0]]
+        over_time = [(length,)] * n + [()] * (len(op.inputs) - n)
+        parts.append(generate(fuse(batched(linear.coefficients, over_time)), f"{name}_coefficients", shapes=True))
+        parts.append(generate(fuse(batched(linear.outputs, over_time + [(length,)] * len(m.states))),
+                              f"{name}_outputs", shapes=True))
+        parallel = f"({name}_coefficients, {name}_outputs, {_literal(linear.pairs)})"
     plan = (f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
             f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
-            f"checkpoint={a.get('checkpoint', 0)})")
-    return "\n\n".join([step, back, plan])
+            f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel})")
+    return "\n\n".join(parts + [plan])
 
 
 def compile_source(source: str, name: str):

@@ -36,11 +36,45 @@ class Scan:
     out_times: tuple
     out_shapes: tuple
     checkpoint: int = 0
+    parallel: tuple | None = None  # (coefficients, outputs, pairs) of an affine recurrence
 
     def __call__(self, *tensors):
+        if self.parallel is not None:
+            return self.prefix_scan(tensors)
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return _BackpropagationThroughTime.apply(self, *tensors)
         return self.run(tensors)[0]
+
+    def prefix_scan(self, tensors) -> tuple:
+        """An affine recurrence ``sₜ₊₁ = aₜ ⊙ sₜ + bₜ`` (over several states,
+        a matrix of elementwise coefficients) by a parallel prefix scan:
+        ``log₂ T`` rounds of composing pairs, then the outputs at every step at
+        once; torch differentiates it."""
+        coefficients, outputs, pairs = self.parallel
+        seqs = [x.movedim(k, 0) for x, k in zip(tensors[:self.n_inputs], self.times)]
+        consts = tensors[self.n_inputs:]
+        length = seqs[0].shape[0]
+        shapes = [shape for shape, _ in self.states]
+        values = [v if v.dim() > len(shapes[i]) else v.expand(length, *v.shape)  # constant in time
+                  for v, i in zip(coefficients(*seqs, *consts), [i for i, _ in pairs] + list(range(len(shapes))))]
+        k = len(self.states)
+        a = [[None] * k for _ in range(k)]
+        for (i, j), value in zip(pairs, values):
+            a[i][j] = value
+        b = list(values[len(pairs):])
+        shift = 1
+        while shift < length:
+            late_a = [[None if x is None else x[shift:] for x in row] for row in a]
+            early_a = [[None if x is None else x[:-shift] for x in row] for row in a]
+            new_a = _matmul(late_a, early_a)
+            new_b = [_add(_apply(late_a[i], [x[:-shift] for x in b]), b[i][shift:]) for i in range(k)]
+            a = [[_keep_head(a[i][j], new_a[i][j], shift) for j in range(k)] for i in range(k)]
+            b = [torch.cat([b[i][:shift], new_b[i]]) for i in range(k)]
+            shift *= 2
+        s0 = self.initial(seqs[0])
+        after = [_add(_apply(a[i], s0), b[i]) for i in range(k)]  # s₁ … s_T
+        before = [torch.cat([s.unsqueeze(0), later[:-1]]) for s, later in zip(s0, after)]
+        return tuple(y.movedim(0, t) for y, t in zip(outputs(*seqs, *consts, *before), self.out_times))
 
     def reverse(self, *tensors):
         """``R[scan]``: the cotangents of the sequences and constants given
@@ -119,3 +153,36 @@ class _BackpropagationThroughTime(torch.autograd.Function):
                       for c, shape in zip(cotangents, ctx.scan.out_shapes)]
         grads = ctx.scan.backward(tensors, cotangents, ctx.kept)
         return (None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[1:])))
+
+
+def _add(x, y):
+    return y if x is None else x + y
+
+
+def _apply(row: list, states: list):
+    """``Σⱼ row[j] ⊙ states[j]`` (None where the row is all zero)."""
+    total = None
+    for c, s in zip(row, states):
+        if c is not None:
+            total = _add(total, c * s)
+    return total
+
+
+def _matmul(x: list, y: list) -> list:
+    """The product of two matrices of elementwise coefficients (None: zero)."""
+    k = len(x)
+    out = [[None] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(k):
+            for m in range(k):
+                if x[i][m] is not None and y[m][j] is not None:
+                    out[i][j] = _add(out[i][j], x[i][m] * y[m][j])
+    return out
+
+
+def _keep_head(old, new, shift: int):
+    """A coefficient after a round: its first `shift` steps as they were, the rest composed."""
+    if new is None:
+        return None if old is None else torch.cat([old[:shift], torch.zeros_like(old[shift:])])
+    head = old[:shift] if old is not None else torch.zeros_like(new[:shift])
+    return torch.cat([head, new])

@@ -1,0 +1,119 @@
+"""An affine feedback compiles to a parallel prefix scan equal to the sequential
+loop; a non-affine one never does (catlearn/semantics/stateful/affine.py)."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import catlearn
+from catlearn.backends.numpy import evaluate
+from catlearn.backends.torch import compile_module
+from catlearn.semantics.rdc import reverse
+from catlearn.semantics.stateful import mealy, sequence
+from catlearn.semantics.stateful.affine import affine
+
+LA = catlearn.load("models/linear_attention.cat")
+
+
+def _parallel(d) -> bool:
+    return "_coefficients" in compile_module(d).code
+
+
+def _masked_product(q, k, v):
+    """The parallel form of linear attention: (QKᵀ ⊙ causal mask) V."""
+    scores = q @ k.transpose(-1, -2)
+    return torch.tril(scores) @ v
+
+
+def _gla_loop(q, k, v, g):
+    """Gated linear attention step by step: Sₜ = diag(σ(gₜ)) Sₜ₋₁ + kₜ vₜᵀ, yₜ = Sₜᵀ qₜ."""
+    state = q.new_zeros(q.shape[0], q.shape[-1], v.shape[-1])
+    ys = []
+    for t in range(q.shape[1]):
+        state = torch.sigmoid(g[:, t]).unsqueeze(-1) * state + k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        ys.append((state * q[:, t].unsqueeze(-1)).sum(-2))
+    return torch.stack(ys, 1)
+
+
+@settings(max_examples=12, deadline=None)
+@given(length=st.integers(1, 19), batch=st.sampled_from([1, 4, 5]), seed=st.integers(0, 2 ** 16))
+def test_linear_attention_parallel_equals_the_masked_product(length, batch, seed):
+    d = sequence(LA["linear_attention_4"], length)
+    assert _parallel(d)
+    gen = torch.Generator().manual_seed(seed)
+    qkv = [torch.randn(batch, length, 4, generator=gen, requires_grad=True) for _ in range(3)]
+    y = compile_module(d)(*qkv)
+    oracle_inputs = [x.detach().clone().requires_grad_() for x in qkv]
+    oracle = _masked_product(*oracle_inputs)
+    rms = oracle.pow(2).mean().sqrt()
+    assert ((y - oracle).pow(2).mean().sqrt() / rms).item() < 1e-5
+    w = torch.randn(y.shape, generator=gen)
+    (y * w).sum().backward()
+    (oracle * w).sum().backward()
+    for a, b in zip(qkv, oracle_inputs):
+        assert ((a.grad - b.grad).pow(2).mean().sqrt() / b.grad.pow(2).mean().sqrt()).item() < 1e-5
+
+
+@settings(max_examples=10, deadline=None)
+@given(length=st.integers(1, 17), batch=st.sampled_from([1, 4, 16]), seed=st.integers(0, 2 ** 16))
+def test_gated_linear_attention_parallel_equals_its_loop(length, batch, seed):
+    step = LA["gla_16"].ops[0].body  # one step of the gated scan, a feedback
+    d = sequence(step, length)
+    assert _parallel(d)
+    gen = torch.Generator().manual_seed(seed)
+    xs = [torch.randn(batch, length, 4, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(4)]
+    y = compile_module(d, dtype=torch.float64)(*xs)
+    oracle_inputs = [x.detach().clone().requires_grad_() for x in xs]
+    oracle = _gla_loop(*oracle_inputs)
+    torch.testing.assert_close(y, oracle, rtol=1e-10, atol=1e-10)
+    y.sum().backward()
+    oracle.sum().backward()
+    for a, b in zip(xs, oracle_inputs):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-10)
+
+
+AFFINE_BODIES = [  # (next state, output) of a feedback over s : R[3] with inputs x, u : R[3]
+    ("add(mul(s, sigmoid(u)), x)", "mul(s, x)"),
+    ("sub(x, mul(tanh(u), s))", "tanh(s)"),
+    ("add(div(s, add(exp(u), 1)), mul(x, 2))", "add(s, x)"),
+    ("neg(add(s, s))", "add(s, u)"),
+    ("add(mul(3, s), mul(s, u))", "mul(s, s)"),
+]
+NOT_AFFINE = ["tanh(add(s, x))", "mul(s, s)", "matvec(outer(x, u), s)", "add(x, exp(s))", "mul(s, relu(s))"]
+
+
+def _feedback(nxt: str, out: str, length: int):
+    text = f"""use std.nn
+def f : R[3] * R[3] -> R[3] = feedback s : R[3] = constant(value=0.5) in (x, u, s) => ({out}, {nxt})
+model m : R[{length}, 3] * R[{length}, 3] -> R[{length}, 3] = scan(f)
+"""
+    return catlearn.loads(text)["m"]
+
+
+@pytest.mark.parametrize("nxt, out", AFFINE_BODIES)
+@pytest.mark.parametrize("length", [1, 2, 3, 8, 13])
+def test_a_random_affine_feedback_equals_the_sequential_loop(nxt, out, length):
+    d = _feedback(nxt, out, length)
+    assert _parallel(d)
+    rng = np.random.default_rng(length)
+    xs = [rng.normal(size=(3, length, 3)) for _ in range(2)]
+    ts = [torch.tensor(x, requires_grad=True) for x in xs]
+    y = compile_module(d, dtype=torch.float64)(*ts)
+    (reference,) = evaluate(d, xs)  # the NumPy interpreter runs the loop, step by step
+    np.testing.assert_allclose(y.detach().numpy(), reference, rtol=1e-10, atol=1e-12)
+    w = rng.normal(size=reference.shape)
+    (y * torch.tensor(w)).sum().backward()
+    grads = evaluate(reverse(d), xs + [w])
+    for t, g in zip(ts, grads):  # an input a body does not read has no gradient
+        np.testing.assert_allclose(t.grad.numpy() if t.grad is not None else np.zeros_like(g), g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("nxt", NOT_AFFINE)
+def test_a_non_affine_feedback_is_never_given_a_parallel_form(nxt):
+    d = _feedback(nxt, "s", 4)
+    assert affine(mealy(d.ops[0].body)) is None
+    assert not _parallel(d)
+
+
+def test_a_recurrent_network_keeps_its_loop():
+    assert affine(mealy(catlearn.load("models/elman_rnn.cat")["elman_8_16"])) is None
