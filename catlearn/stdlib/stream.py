@@ -26,7 +26,7 @@ def last(x):
 @primitive("at_last", "D[n] -> D[t, n]", module=M, attrs={"t": Attr("dim")}, polynomial=True, glyph="⋯x",
            torch=lambda T, x, t: T.cat([T.zeros_like(x).unsqueeze(-2).expand(*x.shape[:-1], t - 1, x.shape[-1]),
                                         x.unsqueeze(-2)], -2),
-           dagger=lambda g, x, dy, t: g.last(dy))
+           dagger=lambda g, x, dy, t: g.apply_named("last", dy))  # (Emitter.last is a size)
 def at_last(x, t):
     """the sequence of t steps that is x at its last step and zero before (the adjoint of last)"""
     x = np.asarray(x)
