@@ -215,6 +215,15 @@ def cmd_draw(args) -> int:
                          f"--def {learners[name].model.name}")
     else:
         diagram, view_of, title = module[name], view, None
+        if args.unroll is not None:
+            from .semantics.stateful import is_stateful, unroll
+            if not is_stateful(diagram):
+                raise UsageError(f"`{name}` has no state to unroll; --unroll draws a stateful model (one with a "
+                                 f"feedback or a delay) for N steps")
+            if args.unroll < 1:
+                raise UsageError(f"--unroll takes a number of steps ≥ 1, not {args.unroll}")
+            diagram = unroll(diagram, args.unroll).with_name(name)
+            title = f"{name} unrolled for {args.unroll} steps : {diagram.type}"
         style = default_style(diagram, rankdir=args.rankdir or "LR", fold=not args.no_fold)
     if args.depth is not None:
         style.depth = args.depth
@@ -413,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="forward (the default for a definition); backward: its reverse derivative; lens: forward "
                            "and backward passes; learner (the default for a learner): a learner's training step, "
                            "each pass (the objective, its reverse derivative, each parameter's update) one box")
+    draw.add_argument("--unroll", type=int, metavar="N", help="a stateful model unrolled for N steps: an ordinary "
+                                                              "diagram, the parameters shared by every step")
     draw.add_argument("--depth", type=int, metavar="N", help="fences for definition calls up to depth N; deeper "
                                                              "calls are single boxes (the learner view: 0)")
     draw.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"],

@@ -181,3 +181,16 @@ def test_missing_dot_still_writes_the_dot_text(tmp_path, monkeypatch, capsys):
     assert main(["draw", str(ROOT / "models" / "digits_mlp.cat"), "-o", str(out)]) == 1
     assert not out.exists() and (tmp_path / "mlp.dot").read_text().startswith("digraph")
     assert "apt-get install graphviz" in capsys.readouterr().err
+
+
+def test_a_stateful_model_is_drawn_unrolled(tmp_path):
+    out = tmp_path / "unrolled.dot"
+    assert main(["draw", "models/elman_rnn.cat", "--def", "elman_8_16", "--unroll", "3", "-o", str(out)]) == 0
+    nodes, _ = parse(out.read_text())
+    assert sum(1 for n, (_, line) in nodes.items() if "class=\"box tanh" in line) == 3  # one tanh a step
+    assert not [n for n in nodes if n.startswith("delay")]  # no loop is left
+
+
+def test_a_stateless_model_has_nothing_to_unroll(tmp_path, capsys):
+    assert main(["draw", "models/digits_mlp.cat", "--unroll", "3", "-o", str(tmp_path / "x.dot")]) == 2
+    assert "has no state to unroll" in capsys.readouterr().err
