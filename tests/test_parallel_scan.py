@@ -117,3 +117,12 @@ def test_a_non_affine_feedback_is_never_given_a_parallel_form(nxt):
 
 def test_a_recurrent_network_keeps_its_loop():
     assert affine(mealy(catlearn.load("models/elman_rnn.cat")["elman_8_16"])) is None
+
+
+def test_sequential_keeps_the_loop_and_agrees():
+    from catlearn.semantics.stateful import sequential
+    d = sequence(LA["linear_attention_4"], 12)
+    loop = compile_module(sequential(d), dtype=torch.float64)
+    assert "_coefficients" not in loop.code
+    qkv = [torch.randn(3, 12, 4, dtype=torch.float64) for _ in range(3)]
+    torch.testing.assert_close(loop(*qkv), compile_module(d, dtype=torch.float64)(*qkv), rtol=1e-12, atol=1e-12)

@@ -8,7 +8,7 @@
 """
 from .mealy import Mealy, State, is_stateful, mealy
 from .stream import run, unroll
-from .trace import derivative, from_mealy, sequence, trace, with_checkpoints
+from .trace import derivative, from_mealy, sequence, sequential, trace, with_checkpoints
 
-__all__ = ["Mealy", "State", "is_stateful", "mealy", "run", "unroll", "derivative", "from_mealy", "sequence", "trace",
+__all__ = ["Mealy", "State", "is_stateful", "mealy", "run", "unroll", "derivative", "from_mealy", "sequence", "sequential", "trace",
            "with_checkpoints"]

@@ -4,6 +4,7 @@ derivative of a stateful morphism as a stateful morphism.
 * :func:`trace` — ``dtr_i(φ) : X → Y`` of ``φ : X ⊗ S → Y ⊗ S`` (one ``feedback`` box);
 * :func:`from_mealy` — ``(S, s₀, φ)`` back as a diagram (one loop per state, nested);
 * :func:`sequence` — ``scan(f) : X[T, …] → Y[T, …]``, a stateful ``f`` on sequences;
+* :func:`with_checkpoints`, :func:`sequential` — how a scan is compiled;
 * :func:`derivative` — the forward derivative ``D[f] : X ⊗ X → Y ⊗ Y`` of a
   stateful ``f`` without unrolling it: ``(S ⊗ S, (s₀, 0), (φ, D[φ]))``, the
   differential operator of Sprunger and Katsumata on St(C).
@@ -101,7 +102,17 @@ def with_checkpoints(d: Diagram, every: int) -> Diagram:
     time and recompute the others (``T/every + every`` states); 0 keeps all."""
     if not isinstance(every, int) or every < 0:
         raise CatError(f"cannot keep every {every!r}-th state", expected="a whole number ≥ 0 (0: every state)")
-    ops = tuple(Op(op.prim, tuple(sorted({**op.attr, "checkpoint": every}.items())), op.inputs, op.outputs, op.lift,
+    return _with_scan_attr(d, "checkpoint", every)
+
+
+def sequential(d: Diagram) -> Diagram:
+    """`d` whose scans run step by step even where their recurrence is affine
+    (which the torch backend otherwise compiles to a parallel prefix scan)."""
+    return _with_scan_attr(d, "parallel", False)
+
+
+def _with_scan_attr(d: Diagram, key: str, value) -> Diagram:
+    ops = tuple(Op(op.prim, tuple(sorted({**op.attr, key: value}.items())), op.inputs, op.outputs, op.lift,
                    op.scope, op.span, op.body) if op.prim is SCAN else op for op in d.ops)
     return Diagram(d.types, ops, d.inputs, d.outputs, d.params, d.name)
 
