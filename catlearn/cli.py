@@ -277,7 +277,7 @@ def cmd_train(args) -> int:
     learner = _learner(module, args.learner, args.file)
     data_name = args.data or learner.settings["data"]
     if not data_name:
-        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
+        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer, mnist1d) or a .csv/.npz file, "
                          "or `data NAME` in the learner")
     data = load(data_name, learner.settings["split"], learner.settings["seed"] if args.seed is None else args.seed)
     check_data(learner, data_name, data.x_train, data.y_train, data.y_val)  # before any process starts
@@ -333,7 +333,7 @@ def cmd_eval(args) -> int:
     learner = _learner(module, args.learner, args.file)
     data_name = args.data or learner.settings["data"]
     if not data_name:
-        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer) or a .csv/.npz file, "
+        raise UsageError("no data: give --data NAME (iris, digits, wine, breast_cancer, mnist1d) or a .csv/.npz file, "
                          "or `data NAME` in the learner")
     data = load(data_name, learner.settings["split"], learner.settings["seed"])
     check_data(learner, data_name, data.x_val, data.y_val)
@@ -436,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
                "measured (benchmarks/README.md)")
     train = sub.add_parser("train", help="train a learner with PyTorch",
                            description="Train a learner declared in FILE on a bundled dataset (iris, digits, wine, "
-                                       "breast_cancer) or a .csv/.npz file, with a progress bar; a safetensors "
+                                       "breast_cancer, mnist1d) or a .csv/.npz file, with a progress bar; a safetensors "
                                        "checkpoint after every epoch (atomically), a loss curve and the model's "
                                        "diagram in the output folder.")
     train.add_argument("file", metavar="FILE", help="a .cat file declaring a learner")
