@@ -193,6 +193,8 @@ class Builder:
         if not same_type(s_next.type, state_type):
             raise TypeError_(f"the next value of the feedback state `{state}` has the wrong type",
                              span, expected=str(state_type), found=str(s_next.type))
+        for w in [*ys, s_next]:  # an outer wire returned as it is is captured too
+            child.local(w)
         for w in child.capture_sources:
             child.inputs.append(child.captured[w])
         inner = child.finish(list(ys) + [s_next], name=state)
@@ -222,6 +224,8 @@ class Builder:
         times, length, name = _time_axes(inputs, ranks, span)
         child = Builder(self)
         ys = list(body(child, [child.input(w.type.drop_axis(k)) for w, k in zip(inputs, times)]))
+        for w in ys:  # an outer wire returned as it is is captured too
+            child.local(w)
         for w in child.capture_sources:
             child.inputs.append(child.captured[w])
         inner = child.finish(ys, name="scan")
