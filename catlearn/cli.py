@@ -147,17 +147,26 @@ def cmd_verify(args) -> int:
             rng = np.random.default_rng(args.seed)
             results = check_laws(diagram, rng, checks=args.checks)
             print(f"  {title} : {diagram.type}")
-            if results and results[0].skipped:
+            if results and all(r.skipped for r in results):
                 print(f"    skipped: {results[0].skipped}")
                 skipped.append(f"{path}: {title} ({results[0].skipped})")
                 continue
             verified += 1
             failed += not all(r.passed for r in results)
             print(f"    {'law':48} {'checks':>6} {'worst error':>12}  result")
+            on = ""
             for r in results:
+                if r.on != on:
+                    on = r.on
+                    print(f"    on {on}:")
+                if r.skipped:
+                    print(f"    {r.law:48} {r.checks:6d} {'-':>12}  skipped: {r.skipped}")
+                    continue
                 print(f"    {r.law:48} {r.checks:6d} {r.worst:12.2e}  {'pass' if r.passed else 'FAIL'}")
                 if not r.passed:
                     status = EXIT_BAD_MODEL
+                    if r.error:
+                        print(f"    raised {r.error}")
                     print("    smallest failing diagram:")
                     print("      " + r.example.strip().replace("\n", "\n      "))
     summary = f"verified {verified} model{'' if verified == 1 else 's'}" + (f" ({failed} failed)" if failed else "")
@@ -401,14 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Check, at random points, that each model's reverse derivative agrees with "
                                         "finite differences and with its forward derivative, is linear in the "
                                         "cotangent, compiles to equal lens and optic, and that batches equal "
-                                        "examples one by one. Exit 1 if a law fails, showing the smallest failing "
-                                        "diagram as .cat text. A summary at the end names the models skipped "
-                                        "(symbolic sizes, stateful, not real-valued) and why; --strict fails on them.")
+                                        "examples one by one. A stateful model (feedback, delay) and each scan's "
+                                        "step are checked on sequences: backpropagation through time against "
+                                        "finite differences and the unrolled network, the forward derivative "
+                                        "without unrolling, batches of sequences, checkpointed BPTT on torch. "
+                                        "Exit 1 if a law fails, showing the smallest failing diagram as .cat text. "
+                                        "A summary at the end names the models skipped (symbolic sizes, not "
+                                        "real-valued) and why; --strict fails on them.")
     verify.add_argument("files", nargs="+", metavar="FILE", help=".cat files")
     verify.add_argument("--checks", type=int, default=20, help="random points per law (default 20)")
     verify.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    verify.add_argument("--strict", action="store_true", help="exit 1 if a model is skipped (symbolic sizes, "
-                                                               "stateful or not real-valued): not verified")
+    verify.add_argument("--strict", action="store_true", help="exit 1 if a model is skipped (symbolic sizes or "
+                                                               "not real-valued): not verified")
     verify.set_defaults(run=cmd_verify)
     draw = sub.add_parser("draw", help="draw a model as a neural circuit diagram",
                           description="Draw a definition (by default the file's last model) as a neural circuit "

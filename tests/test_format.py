@@ -14,8 +14,8 @@ from .test_pointfree_pointful import terms, texts
 MODELS = sorted((Path(__file__).parent.parent / "models").glob("*.cat"))
 
 
-def same_module(a: str, b: str) -> None:
-    ma, mb = catlearn.loads(a), catlearn.loads(b)
+def same_module(a: str, b: str, search_path=()) -> None:
+    ma, mb = catlearn.loads(a, search_path=search_path), catlearn.loads(b, search_path=search_path)
     assert list(ma.definitions) == list(mb.definitions)
     for name in ma.definitions:
         assert ma[name] == mb[name]
@@ -47,7 +47,7 @@ def test_comments_survive_anywhere(path, data):
     text = "\n".join(lines) + "\n"
     formatted = format_text(text)
     assert comments(formatted) == comments(text)
-    same_module(text, formatted)
+    same_module(text, formatted, search_path=[path.parent])
     assert format_text(formatted) == formatted
 
 

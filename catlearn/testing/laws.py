@@ -7,6 +7,12 @@ other derivative, the model run example by example).  When a law fails on a
 model, :func:`smallest_failure` finds the smallest sub-diagram that fails it
 (one box, re-checked on the values that reach it) to show as `.cat` text.
 
+A stateful model (a step ``f : X → Y`` with ``feedback`` or ``delay``), and the
+step of each ``scan`` in a model, is checked on sequences (LAWS.md §5):
+backpropagation through time against finite differences and against the
+network unrolled T steps, the forward derivative without unrolling, batches of
+sequences, and torch's checkpointed BPTT (:data:`STATEFUL_LAWS`).
+
 >>> import catlearn, numpy as np
 >>> f = catlearn.loads("use std.nn\\nmodel f : R[3] -> R[2] = dense(3, 2) ; tanh")["f"]
 >>> report = check_laws(f, np.random.default_rng(0), checks=5)
@@ -22,20 +28,29 @@ import numpy as np
 
 from ..backends.numpy import evaluate, init_params
 from ..core.builder import Builder
-from ..core.diagram import CONST, Diagram
+from ..core.check import checked
+from ..core.diagram import CONST, SCAN, Diagram, Op, Param
 from ..core.errors import CatError
 from ..semantics.lens import compile_split
 from ..semantics.rdc import forward, reverse
+from ..semantics.stateful import derivative, is_stateful, mealy, run, sequence, unroll, with_checkpoints
 
 
 @dataclass
 class LawResult:
+    """One law on one model: the worst error over `checks` random points
+    (`skipped` says why it was not checked, `error` what the law raised on the
+    model); `on` names what it was checked on when that is not the model
+    itself (a scan's step)."""
+
     law: str
     checks: int
     worst: float
     tolerance: float
     skipped: str = ""
     example: str = ""
+    on: str = ""
+    error: str = ""
 
     @property
     def passed(self) -> bool:
@@ -267,50 +282,200 @@ LAWS: list[tuple[str, Callable, float]] = [
 ]
 
 
+# -- stateful models (LAWS.md §5): the laws of a step f : X → Y on sequences -----------------
+MAX_STEPS = 8  # the longest sequence the stateful laws run
+
+
+def sequence_length(f: Diagram, rng) -> int:
+    """A length T for sequences of `f`: 1 to 3, or a size of one of its own axes
+    (at most :data:`MAX_STEPS`), where a time axis mistaken for another would go
+    unnoticed."""
+    own = {s for t in mealy(f).step.types for s in t.shape if isinstance(s, int) and s <= MAX_STEPS}
+    return int(rng.choice(sorted(own | {1, 2, 3})))
+
+
+def _sequences(f: Diagram, T: int, rng):
+    """Random inputs ``x : X[T, …]``, output cotangents ``w : Y[T, …]`` and parameters of `f`."""
+    xs = [rng.uniform(-1.0, 1.0, (T,) + tuple(t.shape)) for t in f.dom]
+    ws = [rng.normal(size=(T,) + tuple(t.shape)) for t in f.cod]
+    return xs, ws, init_params(f, seed=int(rng.integers(2 ** 31)))
+
+
+def _bptt(f: Diagram, T: int, xs, ws, ps) -> tuple[list, dict]:
+    """``R[scan(f)]`` on NumPy: the inputs' cotangents and the parameters' by name."""
+    seq = sequence(f, T)
+    out = evaluate(reverse(seq), xs + ws, ps)
+    return out[:len(xs)], {p.name: g for p, g in zip(seq.params, out[len(xs):])}
+
+
+def bptt_finite_differences(f: Diagram, rng) -> float:
+    """Backpropagation through time, ``R[scan(f)]``, against central finite differences."""
+    return finite_differences(sequence(f, sequence_length(f, rng)), rng)
+
+
+def bptt_unrolled(f: Diagram, rng) -> float:
+    """``R[scan(f)] = R[f unrolled T steps]``, the cotangents of every step's
+    inputs and of the parameters (shared by every step, summed over them)."""
+    T = sequence_length(f, rng)
+    xs, ws, ps = _sequences(f, T, rng)
+    dxs, dps = _bptt(f, T, xs, ws, ps)
+    u = unroll(f, T)
+    out = evaluate(reverse(u), [x[t] for t in range(T) for x in xs] + [w[t] for t in range(T) for w in ws], ps)
+    n = len(xs)
+    steps = [np.stack([out[t * n + j] for t in range(T)]) for j in range(n)]
+    return _worst(dxs + [dps[p.name] for p in u.params], steps + out[T * n:])
+
+
+def forward_without_unrolling(f: Diagram, rng) -> float:
+    """``⟨D[f](x, v), w⟩ = ⟨v, R[scan(f)](x, w)⟩``: the forward derivative as a
+    stateful morphism (``derivative``, tangent states, nothing unrolled) and
+    backpropagation through time agree."""
+    T = sequence_length(f, rng)
+    xs, ws, ps = _sequences(f, T, rng)
+    vs = [rng.normal(size=x.shape) for x in xs]
+    tangents = run(derivative(f), xs + vs, ps)[0][len(f.cod):]
+    left = _inner(tangents, ws)
+    right = _inner(vs, _bptt(f, T, xs, ws, ps)[0])
+    return abs(left - right) / (1.0 + abs(right))
+
+
+def sequence_batching(f: Diagram, rng) -> float:
+    """``scan(f)`` and BPTT on a batch of sequences equal them sequence by
+    sequence (the batch's sizes drawn among the model's and the length's)."""
+    return batching(sequence(f, sequence_length(f, rng)), rng)
+
+
+def checkpoints(f: Diagram, rng) -> float:
+    """BPTT on torch keeping every k-th state (k ≥ 2, recomputing the others)
+    equals keeping every state, and NumPy's ``R[scan(f)]``, in both gradient modes."""
+    import torch
+
+    from ..backends.torch import compile_module
+
+    T = max(3, sequence_length(f, rng))
+    xs, ws, ps = _sequences(f, T, rng)
+    every = int(rng.integers(2, T))
+    dxs, dps = _bptt(f, T, xs, ws, ps)
+    expected = dxs + [dps[k] for k in sorted(dps)]
+    worst = 0.0
+    for keep in (0, every):
+        for mode in ("autograd", "rd"):
+            module = compile_module(with_checkpoints(sequence(f, T), keep), mode, dtype=torch.float64)
+            module.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in ps.items()})
+            named = dict(module.named_parameters())
+            tx = [torch.tensor(x, requires_grad=True) for x in xs]
+            ys = module(*tx)
+            ys = ys if isinstance(ys, tuple) else (ys,)
+            loss = sum((y * torch.as_tensor(w)).sum() for y, w in zip(ys, ws))
+            wrt = tx + [named[k] for k in sorted(named)]
+            grads = torch.autograd.grad(loss, wrt, allow_unused=True) if loss.requires_grad else [None] * len(wrt)
+            got = [np.zeros(tuple(v.shape)) if g is None else g.detach().numpy() for v, g in zip(wrt, grads)]
+            worst = max(worst, _worst(got, expected))
+    return worst
+
+
+STATEFUL_LAWS: list[tuple[str, Callable, float]] = [
+    ("BPTT agrees with finite differences", bptt_finite_differences, 1e-5),
+    ("BPTT = R[f unrolled T steps]", bptt_unrolled, 1e-9),
+    ("⟨D[f](x, v), w⟩ = ⟨v, BPTT(x, w)⟩, no unrolling", forward_without_unrolling, 1e-9),
+    ("a batch of sequences equals them one by one", sequence_batching, 1e-12),
+    ("BPTT keeping every k-th state = every state", checkpoints, 1e-10),
+]
+
+
+def _boxes(d: Diagram):
+    """``(op, types)`` of every box of `d`, inside feedback and scan bodies too."""
+    for op in d.ops:
+        if op.body is not None:
+            yield from _boxes(op.body)
+        else:
+            yield op, d.types
+
+
 def _applicable(d: Diagram) -> str:
     if any(t.vars() for t in d.types):
         return "symbolic sizes: verify an instance"
     if any(t.dtype != "R" for t in d.types):
         return "not real-valued"
-    for op in d.ops:
-        if op.prim.stateful or op.body is not None:
-            return "stateful (feedback): laws of the delayed trace"
+    for op, types in _boxes(d):
+        if any(types[w].dtype != "R" for w in op.inputs + op.outputs):
+            return "not real-valued"
         if op.prim.module in ("user", "value"):
             return f"`{op.prim.name}` has no semantics"
+    try:
+        for f in [d] + [op.body for op in d.ops if op.prim is SCAN]:
+            mealy(f)
+    except CatError as e:  # a state that does not start from a constant
+        return e.message
     return ""
 
 
-def check_laws(d: Diagram, rng, checks: int = 20) -> list[LawResult]:
-    """Every law in :data:`LAWS` on `d`, at `checks` random points each."""
-    reason = _applicable(d)
+def scan_step(d: Diagram, op: Op) -> Diagram:
+    """The step ``f`` of a scan box of `d` as a model of its own: its body, the
+    parameters of `d` that it reads parameters again, and its other constants inputs."""
+    n, body = op.attr["n_inputs"], op.body
+    params = {p.wire: p for p in d.params}
+    outer = list(zip(body.inputs[n:], op.inputs[n:]))
+    inputs = body.inputs[:n] + tuple(w for w, o in outer if o not in params)
+    own = tuple(Param(params[o].name, w, params[o].init, params[o].span) for w, o in outer if o in params)
+    return checked(Diagram(body.types, body.ops, inputs, body.outputs, own, f"{d.name or 'scan'}_step"),
+                   "a scan's step")
+
+
+def _check(d: Diagram, laws: list, rng, checks: int, on: str = "") -> list[LawResult]:
     out = []
-    for name, law, tol in LAWS:
-        if reason:
-            out.append(LawResult(name, 0, 0.0, tol, skipped=reason))
-            continue
-        with np.errstate(all="ignore"):
-            errors = [law(d, rng) for _ in range(checks)]
+    for name, law, tol in laws:
+        error = ""
+        try:
+            with np.errstate(all="ignore"):
+                errors = [law(d, rng) for _ in range(checks)]
+        except Exception as e:  # a law that cannot run on the model fails, saying why
+            errors, error = [float("inf")], f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         worst = float(np.nanmax(errors)) if not np.all(np.isnan(errors)) else float("nan")
-        result = LawResult(name, checks, worst if np.all(np.isfinite(errors)) else float("inf"), tol)
+        result = LawResult(name, checks, worst if np.all(np.isfinite(errors)) else float("inf"), tol, on=on,
+                           error=error)
         if not result.passed:
             result.example = smallest_failure(d, law, tol, rng)
         out.append(result)
     return out
 
 
+def check_laws(d: Diagram, rng, checks: int = 20) -> list[LawResult]:
+    """The laws of `d`, at `checks` random points each: those of :data:`LAWS`
+    on a stateless `d`; those of :data:`STATEFUL_LAWS` on a stateful one (a step
+    with ``feedback`` or ``delay``); on a `d` with ``scan`` boxes, :data:`LAWS`
+    but the forward derivative (which does not go through a scan) and
+    :data:`STATEFUL_LAWS` on each scan's step."""
+    reason = _applicable(d)
+    if reason:
+        return [LawResult(name, 0, 0.0, tol, skipped=reason) for name, _, tol in LAWS]
+    if is_stateful(d):
+        return _check(d, STATEFUL_LAWS, rng, checks)
+    scans = [op for op in d.ops if op.prim is SCAN]
+    if not scans:
+        return _check(d, LAWS, rng, checks)
+    out = _check(d, [law for law in LAWS if law[1] is not dot_product], rng, checks)
+    out.insert(1, LawResult(LAWS[1][0], 0, 0.0, LAWS[1][2], skipped="not through a scan: see its step"))
+    for k, op in enumerate(scans):
+        step = scan_step(d, op)
+        which = f"scan {k + 1}'s" if len(scans) > 1 else "the scan's"
+        out += _check(step, STATEFUL_LAWS, rng, checks, on=f"{which} step, {step.type}")
+    return out
+
+
 def smallest_failure(d: Diagram, law: Callable, tol: float, rng) -> str:
     """The `.cat` text of the smallest failing sub-diagram: a single box of `d`
-    that fails `law` on its own, else `d` itself."""
-    for op in d.ops:
-        if op.prim is CONST or op.body is not None:
+    (inside its loops and scans too) that fails `law` on its own, else `d` itself."""
+    for op, types in _boxes(d):
+        if op.prim is CONST or op.prim.stateful:
             continue
         b = Builder()
-        ins = [b.input(d.types[i]) for i in op.inputs]
+        ins = [b.input(types[i]) for i in op.inputs]
         try:
             box = b.finish(b.apply(op.prim, ins, op.attr), op.prim.name)
             with np.errstate(all="ignore"):
                 errors = [law(box, rng) for _ in range(5)]
-        except CatError:
+        except Exception:  # a box the law cannot run on is not the one to show
             continue
         if not all(np.isfinite(e) and e <= tol for e in errors):
             return box.to_cat(op.prim.name)

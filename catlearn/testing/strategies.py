@@ -12,6 +12,12 @@ user-defined primitives too, provided their signature is a
 :class:`~catlearn.core.signature.Signature` or an instance generator is
 registered in :data:`INSTANCES`.
 
+For stateful morphisms (St(C), LAWS.md §5): ``steps()`` draws a Mealy step
+``φ : X ⊗ S → Y ⊗ S``, ``stateful_diagrams()`` a diagram with feedback loops
+and delays, ``maps(dom, cod)`` a diagram of exactly the given type,
+``initial_states()`` a state's constant initial value and ``streams()``
+random finite input streams.
+
 >>> from hypothesis import given
 >>> @given(diagrams(max_ops=4))
 ... def test_has_a_type(d):
@@ -239,3 +245,137 @@ def cotangents(d: Diagram, seed: int | None = None) -> list:
     """Random cotangents of the outputs of `d` (standard normal), deterministic in `seed`."""
     rng = np.random.default_rng(seed)
     return [rng.normal(size=tuple(t.shape)) for t in d.cod]
+
+
+# -- stateful morphisms (St(C)): steps, initial states, streams ------------------------------
+#: primitives that are smooth (C^∞) on all of their real domain and do not overflow
+#: in a few composed steps: the ones derivatives are compared on
+SMOOTH = ("add", "sub", "mul", "neg", "square", "tanh", "sin", "cos", "sigmoid", "softplus", "matvec", "dot",
+          "outer", "sum", "mean", "transpose", "broadcast", "einsum", "softmax", "log_softmax", "logsumexp",
+          "concat", "slice", "index", "embed", "flatten", "reshape", "rearrange")
+
+
+def smooth_primitives() -> list[Primitive]:
+    """The registered primitives named in :data:`SMOOTH`."""
+    return [REGISTRY[n] for n in SMOOTH if n in REGISTRY]
+
+
+@st.composite
+def tensor_types(draw, sizes=SIZES, max_rank: int = 2, dtype: str = "R") -> TensorType:
+    """A random tensor type of rank 0 to `max_rank`."""
+    return TensorType(dtype, tuple(draw(st.lists(st.sampled_from(sizes), max_size=max_rank))))
+
+
+def initial_states(values=st.floats(-1, 1, allow_nan=False, width=32)):
+    """A state's initial value, as a feedback or a delay takes it: zeros, ones or a constant."""
+    return st.one_of(st.just(("zeros", ())), st.just(("ones", ())),
+                     values.map(lambda v: ("constant", (("value", float(v)),))))
+
+
+def _summary(b: Builder, w):
+    """A scalar depending on every entry of `w`: its sum."""
+    while w.type.rank:
+        (w,) = b.apply("sum", [w])
+    return w
+
+
+def _of_type(draw, b: Builder, pool: list, t: TensorType):
+    """A wire of type `t` made from the real wires of `pool`: one of that type,
+    or the sum of a random one broadcast to `t`."""
+    real = [w for w in pool if w.type.dtype == "R"]
+    same = [w for w in real if w.type.shape == t.shape]
+    if same and draw(st.integers(0, 3)):
+        return draw(st.sampled_from(same))
+    w = _summary(b, draw(st.sampled_from(real)))
+    for n in t.shape:
+        (w,) = b.apply("broadcast", [w], {"n": n})
+    return w
+
+
+@st.composite
+def _pool(draw, primitives, dom: tuple, max_ops, sizes, prefix, params, consts=True) -> tuple:
+    """A random diagram on `dom` copied into a new builder: (the builder, the
+    diagram, where its wires went, those wires, those of them that depend on an input)."""
+    body = draw(diagrams(primitives, "R", max_ops=max_ops, sizes=sizes, dom=dom, prefix=prefix, params=params,
+                         consts=consts, batch=False))
+    b = Builder()
+    wires = b.copy_in(body, [b.input(t) for t in dom])
+    live = set(body.inputs)
+    for op in body.ops:
+        if live.intersection(op.inputs):
+            live.update(op.outputs)
+    return b, body, wires, [wires[w] for w in sorted(wires)], [wires[w] for w in sorted(live)]
+
+
+@st.composite
+def maps(draw, dom: tuple, cod: tuple, primitives: Iterable[Primitive] | None = None, max_ops: int = 4,
+         sizes=SIZES, prefix: str = "p", params: bool = True, consts: bool = True) -> Diagram:
+    """A random real-valued diagram ``dom → cod`` with exactly the types `cod`:
+    each output a wire of a random diagram on `dom` of its type, or the sum of
+    one broadcast to it."""
+    b, _, _, pool, _ = draw(_pool(primitives, tuple(dom), max_ops, sizes, prefix, params, consts))
+    return b.finish([_of_type(draw, b, pool, t) for t in cod])
+
+
+@st.composite
+def steps(draw, primitives: Iterable[Primitive] | None = None, inputs: tuple | None = None,
+          states: tuple | None = None, nexts: tuple | None = None, max_ops: int = 5, sizes=SIZES,
+          prefix: str = "p", params: bool = True, observe: bool = False) -> Diagram:
+    """A random step ``φ : X ⊗ S₁ ⊗ … ⊗ Sₖ → Y ⊗ S₁ ⊗ … ⊗ Sₖ`` of a stateful
+    morphism (the Mealy form of St(C); the inputs, then the states; the
+    outputs, then the next states), real-valued.
+
+    ``Y`` are the outputs of a random diagram on ``X ⊗ S``; each next state is
+    ``tanh(w + Σ v)`` for random wires ``w`` of the state's type and ``v`` that
+    depends on an input or a state, so that it may depend on every input and
+    state, and stays in (−1, 1) over any number of steps.  `inputs` and `states` fix ``X`` and ``S`` (else drawn);
+    `nexts` the types of the next states (``S`` by default), for a step
+    ``X ⊗ S → Y ⊗ S'``.  With `observe`, the next states are outputs too,
+    last in ``Y`` (as an Elman network's)."""
+    xs_t = tuple(inputs) if inputs is not None else tuple(draw(st.lists(tensor_types(sizes), min_size=1, max_size=2)))
+    ss_t = tuple(states) if states is not None else (draw(tensor_types(sizes)),)
+    b, body, wires, pool, live = draw(_pool(primitives, xs_t + ss_t, max_ops, sizes, prefix, params))
+    after = []
+    for t in ss_t if nexts is None else nexts:
+        w = _of_type(draw, b, pool, t)
+        summary = _summary(b, draw(st.sampled_from([w for w in live if w.type.dtype == "R"])))
+        after.append(b.apply("tanh", b.apply("add", [w, summary]))[0])
+    return b.finish([wires[w] for w in body.outputs] + (after if observe else []) + after)
+
+
+@st.composite
+def stateful_diagrams(draw, dom: tuple | None = None, primitives: Iterable[Primitive] | None = None,
+                      max_ops: int = 4, sizes=SIZES, prefix: str = "p", depth: int = 1) -> Diagram:
+    """A random stateful morphism ``X → Y`` (``X`` = `dom` if given), real-valued,
+    with at least one register: a ``feedback`` (the delayed trace of a random
+    step, from a random initial state, its state observed or not), a stateless diagram with ``delay``\\ s
+    on some of its inputs and outputs, or (while `depth` > 0) a composite of two."""
+    from ..semantics.stateful import trace
+
+    dom = tuple(dom) if dom is not None else tuple(draw(st.lists(tensor_types(sizes), min_size=1, max_size=2)))
+    kind = draw(st.sampled_from(("feedback", "delay", "composite") if depth > 0 else ("feedback", "delay")))
+    if kind == "feedback":
+        phi = draw(steps(primitives, inputs=dom, max_ops=max_ops, sizes=sizes, prefix=prefix,
+                         observe=draw(st.booleans())))
+        return trace(phi, draw(initial_states()))
+    if kind == "composite":
+        f = draw(stateful_diagrams(dom, primitives, max_ops, sizes, prefix + "a", depth - 1))
+        return f >> draw(stateful_diagrams(f.cod, primitives, max_ops, sizes, prefix + "b", depth - 1))
+    g = draw(diagrams(primitives, "R", max_ops=max_ops, sizes=sizes, dom=dom, prefix=prefix, batch=False))
+    b = Builder()
+    delays = draw(st.lists(st.booleans(), min_size=len(dom) + len(g.cod), max_size=len(dom) + len(g.cod))
+                  .filter(any))
+
+    def maybe_delay(w, yes):
+        return b.apply("delay", [w], {"init": draw(initial_states())})[0] if yes else w
+
+    xs = [maybe_delay(b.input(t), yes) for t, yes in zip(dom, delays)]
+    return b.finish([maybe_delay(w, yes) for w, yes in zip(b.splice(g, xs), delays[len(dom):])])
+
+
+def streams(d: Diagram, length: int, seed: int | None = None, batch: tuple = (), low: float = -1.0,
+            high: float = 1.0) -> list:
+    """Random real input streams of `d` (finite prefixes): arrays
+    ``(length, *batch, *X)``, time leading, deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(low, high, (length,) + tuple(batch) + tuple(t.shape)) for t in d.dom]
