@@ -19,10 +19,11 @@ from catlearn.backends.numpy import evaluate, init_params
 from catlearn.backends.torch import compile_module
 from catlearn.core.builder import Builder
 from catlearn.core.diagram import Diagram
-from catlearn.core.errors import DefinitionError, TypeError_
+from catlearn.core.errors import DefinitionError
 from catlearn.core.primitives import REGISTRY
 from catlearn.core.types import TensorType
 from catlearn.semantics.rdc import reverse
+from catlearn.testing.laws import sequence_batching
 from catlearn.semantics.stateful import (Mealy, State, derivative, from_mealy, mealy, run, sequence, trace, unroll,
                                          with_checkpoints)
 from catlearn.testing.strategies import (diagrams, initial_states, maps, smooth_primitives,
@@ -326,8 +327,8 @@ def _grads(loss, module, xs) -> list:
 def test_bptt_equals_autograd_of_the_unrolled_network(d, T, every, seed):
     """The gradients of ``⟨scan(d)(x), w⟩`` by BPTT (torch, both gradient modes,
     every state kept and every k-th; NumPy's ``R[scan]``) = torch's autograd of
-    ``d`` unrolled T steps = central finite differences.  (On one sequence: on
-    a batch, see the xfail tests below.)"""
+    ``d`` unrolled T steps = central finite differences, on one sequence (on a
+    batch: the next test)."""
     seq = sequence(d, T)
     rng = np.random.default_rng(seed)
     ps = init_params(seq, seed)
@@ -355,6 +356,15 @@ def test_bptt_equals_autograd_of_the_unrolled_network(d, T, every, seed):
     fd = (loss_at(h) - loss_at(-h)) / (2 * h)
     along = sum(float(np.sum(g * v)) for g, v in zip(oracle, dx + [dp[k] for k in sorted(ps)]))
     assert abs(along - fd) <= 1e-6 * (1 + abs(fd))
+
+
+@SLOW
+@given(stateful_diagrams(primitives=SMOOTH), seeds)
+def test_a_batch_of_sequences_equals_them_one_by_one(d, seed):
+    """``scan(d)`` and its BPTT on a batch of sequences (NumPy; the batch's
+    sizes drawn among the model's axis sizes and the length) equal them
+    sequence by sequence: the batch is ``vmap``."""
+    assert sequence_batching(d, np.random.default_rng(seed)) <= 1e-12
 
 
 @SLOW
@@ -431,10 +441,8 @@ def test_from_mealy_of_two_delays():
     assert run(from_mealy(mealy(zz)), [x])[0][0].tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 1.0], [2.0, 3.0]]
 
 
-@pytest.mark.xfail(strict=True, raises=np.exceptions.AxisError,
-                   reason="NumPy's scan_reverse on a batch: a step output that does not depend on the batch "
-                          "(a constant) is stacked without its batch axes")
 def test_numpy_bptt_on_a_batch_with_a_constant_output():
+    """Regression: a step output shared by the batch (a constant) is stacked as each example's."""
     c = _check("model c : R[4, 2] -> R[4, 2] * R[4] = scan(x => (tanh(x), 1.0))")["c"]
     rng = np.random.default_rng(0)
     x, w, v = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4))
@@ -443,21 +451,17 @@ def test_numpy_bptt_on_a_batch_with_a_constant_output():
         np.testing.assert_allclose(together[b], evaluate(reverse(c), [x[b], w[b], v[b]])[0], rtol=1e-14, atol=0)
 
 
-LIFT = ("Builder._replay_feedback lifts a loop's state over new batch axes by its first input alone: a next "
-        "value that is not lifted with it (a constant), or lifted where the first input is not (a parameter), "
-        "has the wrong type, and batching rejects the loop")
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError_, reason=LIFT)
 def test_a_feedback_whose_next_state_is_a_constant_runs_on_a_batch():
+    """Regression: a loop lifted over a batch lifts its state with its most lifted input, and a next state
+    shared by the batch (a constant) is each example's."""
     m = _check("model c : R -> R = feedback s : R = zeros in (x, s) => (add(x, s), 1.0)\n"
                "model cs : R[4] -> R[4] = scan(c)")
     x = np.random.default_rng(0).normal(size=(2, 4))
     np.testing.assert_allclose(evaluate(m["cs"], [x])[0], x + [0.0, 1.0, 1.0, 1.0], rtol=1e-15, atol=0)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError_, reason=LIFT)
 def test_a_feedback_whose_first_input_is_a_parameter_runs_on_a_batch():
+    """Regression: the state is lifted with a later input where the first (a parameter) is not."""
     m = _check("model f : R -> R =\n  param p : R ~ normal\n"
                "  x => (feedback s : R = zeros in (a, b, s) => let t = add(b, s) in (t, t))(p, x)\n"
                "model fs : R[4] -> R[4] = scan(f)")

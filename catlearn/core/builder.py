@@ -363,13 +363,13 @@ class Builder:
         a = op.attr
         n = a["n_inputs"]
         body = op.body
-        x_types = [body.types[w] for w in body.inputs[:n]]
-        lift = ins[0].type.rank - x_types[0].rank if n else 0
+        outer = list(zip(ins, body.inputs[:n] + body.inputs[n + 1:]))
+        lift, x, was = max(((w.type.rank - body.types[v].rank, w.type, body.types[v]) for w, v in outer),
+                           key=lambda c: c[0], default=(0, None, None))
         state_type = a["state_type"].subst(env)
-        if lift > 0:  # the state is lifted with the inputs: over the new batch axes, then the model's
-            x, new_batch = ins[0].type, ins[0].type.batch - x_types[0].batch
+        if lift > 0:  # the state is lifted with the most lifted input: over its new batch axes, then the model's
             state_type = TensorType(state_type.dtype, x.shape[:lift] + state_type.shape,
-                                    x.names[:lift] + state_type.names, new_batch + state_type.batch)
+                                    x.names[:lift] + state_type.names, x.batch - was.batch + state_type.batch)
 
         def replay_body(child: Builder, xs, s):
             inner = dict(zip(body.inputs[:n], xs))
@@ -377,6 +377,9 @@ class Builder:
             inner.update(zip(body.inputs[n + 1:], ins[n:]))
             child._replay(body, inner, env, fill, span)
             outs = [inner[w] for w in body.outputs]
+            missing = s.type.rank - outs[-1].type.rank
+            if missing > 0:  # a next state shared by the new batch axes (a constant): each example's
+                outs[-1] = child.apply("broadcast_batch", [outs[-1]], {"shape": s.type.shape[:missing]}, span)[0]
             return outs[:-1], outs[-1]
 
         return self.feedback(a["state"], state_type, a["init"], ins[:n], replay_body, op.span or span,

@@ -78,12 +78,13 @@ def scan(op, inputs: list, out_shapes: list) -> tuple[list, list]:
     times = [x.ndim - 1 - r for x, r in zip(seqs, a["in_ranks"])]
     states = [s.initial() for s in step.states]
     ys: list = [[] for _ in out_shapes]
+    steps = [shape[:len(shape) - 1 - r] + shape[len(shape) - r:] for shape, r in zip(out_shapes, a["out_ranks"])]
     kept = []
     for t in range(seqs[0].shape[times[0]]):
         kept.append(states)
         outs = evaluate(step.step, [np.take(x, t, axis=k) for x, k in zip(seqs, times)] + consts + states)
-        for y, value in zip(ys, outs):
-            y.append(value)
+        for y, value, shape in zip(ys, outs, steps):  # an output shared by the batch (a constant) is each example's
+            y.append(np.broadcast_to(value, shape))
         states = outs[len(out_shapes):]
     return [np.stack(y, axis=len(shape) - 1 - r) if y else np.zeros(shape)
             for y, shape, r in zip(ys, out_shapes, a["out_ranks"])], kept
