@@ -412,7 +412,7 @@ def _applicable(d: Diagram) -> str:
 
 def scan_step(d: Diagram, op: Op) -> Diagram:
     """The step ``f`` of a scan box of `d` as a model of its own: its body, the
-    parameters of `d` that it reads parameters again, and its other constants inputs."""
+    parameters of `d` that it reads as its own parameters, its other constants as inputs."""
     n, body = op.attr["n_inputs"], op.body
     params = {p.wire: p for p in d.params}
     outer = list(zip(body.inputs[n:], op.inputs[n:]))
