@@ -13,8 +13,11 @@ import pytest
 from catlearn import data
 from catlearn.cli import main
 from catlearn.core.errors import CatError
+from catlearn.grammar.module import load
+from catlearn.training import train
 
-MODEL = str(Path(__file__).parent.parent / "models" / "mnist1d_cnn.cat")
+MODELS = Path(__file__).parent.parent / "models"
+MODEL = str(MODELS / "mnist1d_cnn.cat")
 
 
 def _no_network(*args, **kwargs):
@@ -85,3 +88,12 @@ def test_training_the_bundled_cnn_lowers_the_loss(arrays, monkeypatch, tmp_path,
     assert len(epochs) == 2
     assert epochs[1][0] < epochs[0][0]
     assert epochs[1][1] > 0.3  # chance is 0.1
+
+
+def test_training_the_s4d_classifier_lowers_the_loss(arrays, tmp_path):
+    x_train, y_train, _, _ = arrays
+    learner = load(MODELS / "mnist1d_s4d.cat").learners["mnist1d_s4d"]
+    assert (str(learner.diagram.type), learner.settings["batch"]) == ("R[40] -> R[10]", 100)
+    small = data.given("mnist1d", x_train[:300], y_train[:300], x_train[300:400], y_train[300:400])
+    _, history = train(learner, small, tmp_path, epochs=3, progress=False, log=lambda line: None)
+    assert history.loss[2] < history.loss[1] < history.loss[0] < 2.5  # chance is log 10 = 2.30
