@@ -1,13 +1,15 @@
 """An affine feedback compiles to a parallel prefix scan equal to the sequential
-loop; a non-affine one never does (catlearn/semantics/stateful/affine.py)."""
+loop; a non-affine one never does (catlearn/semantics/stateful/affine.py).
+The chunked form is tested with chunks of 2, 3 and the default, so that short
+sequences already cross chunks (and chunks of chunks)."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import catlearn
 from catlearn.backends.numpy import evaluate
-from catlearn.backends.torch import compile_module
+from catlearn.backends.torch import compile_module, scan
 from catlearn.semantics.rdc import reverse
 from catlearn.semantics.stateful import mealy, sequence
 from catlearn.semantics.stateful.affine import affine
@@ -35,9 +37,12 @@ def _gla_loop(q, k, v, g):
     return torch.stack(ys, 1)
 
 
-@settings(max_examples=12, deadline=None)
-@given(length=st.integers(1, 19), batch=st.sampled_from([1, 4, 5]), seed=st.integers(0, 2 ** 16))
-def test_linear_attention_parallel_equals_the_masked_product(length, batch, seed):
+ONE_CHUNK_SIZE = [HealthCheck.function_scoped_fixture]  # `chunk` holds for all of a test's examples
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=ONE_CHUNK_SIZE)
+@given(length=st.integers(1, 70), batch=st.sampled_from([1, 4, 5]), seed=st.integers(0, 2 ** 16))
+def test_linear_attention_parallel_equals_the_masked_product(length, batch, seed, chunk):
     d = sequence(LA["linear_attention_4"], length)
     assert _parallel(d)
     gen = torch.Generator().manual_seed(seed)
@@ -54,9 +59,9 @@ def test_linear_attention_parallel_equals_the_masked_product(length, batch, seed
         assert ((a.grad - b.grad).pow(2).mean().sqrt() / b.grad.pow(2).mean().sqrt()).item() < 1e-5
 
 
-@settings(max_examples=10, deadline=None)
-@given(length=st.integers(1, 17), batch=st.sampled_from([1, 4, 16]), seed=st.integers(0, 2 ** 16))
-def test_gated_linear_attention_parallel_equals_its_loop(length, batch, seed):
+@settings(max_examples=10, deadline=None, suppress_health_check=ONE_CHUNK_SIZE)
+@given(length=st.integers(1, 70), batch=st.sampled_from([1, 4, 16]), seed=st.integers(0, 2 ** 16))
+def test_gated_linear_attention_parallel_equals_its_loop(length, batch, seed, chunk):
     step = LA["gla_16"].ops[0].body  # one step of the gated scan, a feedback
     d = sequence(step, length)
     assert _parallel(d)
@@ -82,6 +87,12 @@ AFFINE_BODIES = [  # (next state, output) of a feedback over s : R[3] with input
 NOT_AFFINE = ["tanh(add(s, x))", "mul(s, s)", "matvec(outer(x, u), s)", "add(x, exp(s))", "mul(s, relu(s))"]
 
 
+COUPLED_BODIES = [  # (output, next s, next r) of a feedback over s and r : R[3], each next state affine in both
+    ("add(s, r)", "mul(r, sigmoid(u))", "add(mul(s, x), r)"),
+    ("mul(s, r)", "add(mul(s, tanh(u)), mul(r, x))", "sub(mul(s, sigmoid(x)), mul(r, 0.5))"),
+]
+
+
 def _feedback(nxt: str, out: str, length: int):
     text = f"""use std.nn
 def f : R[3] * R[3] -> R[3] = feedback s : R[3] = constant(value=0.5) in (x, u, s) => ({out}, {nxt})
@@ -90,10 +101,27 @@ model m : R[{length}, 3] * R[{length}, 3] -> R[{length}, 3] = scan(f)
     return catlearn.loads(text)["m"]
 
 
-@pytest.mark.parametrize("nxt, out", AFFINE_BODIES)
-@pytest.mark.parametrize("length", [1, 2, 3, 8, 13])
-def test_a_random_affine_feedback_equals_the_sequential_loop(nxt, out, length):
-    d = _feedback(nxt, out, length)
+def _coupled(out: str, next_s: str, next_r: str, length: int):
+    text = f"""use std.nn
+def f : R[3] * R[3] -> R[3] =
+  feedback s : R[3] = constant(value=0.5) in
+    feedback r : R[3] = constant(value=-1.0) in (x, u, s, r) => ({out}, {next_s}, {next_r})
+model m : R[{length}, 3] * R[{length}, 3] -> R[{length}, 3] = scan(f)
+"""
+    return catlearn.loads(text)["m"]
+
+
+@pytest.fixture(params=[2, 3, scan.CHUNK], ids=lambda c: f"chunk{c}")
+def chunk(request, monkeypatch):
+    monkeypatch.setattr(scan, "CHUNK", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 8, 13, 40, 100])
+@pytest.mark.parametrize("body", [("f", *b) for b in AFFINE_BODIES] + [("c", *b) for b in COUPLED_BODIES])
+def test_a_random_affine_feedback_equals_the_sequential_loop(body, length, chunk):
+    kind, *texts = body
+    d = _feedback(*texts, length) if kind == "f" else _coupled(*texts, length)
     assert _parallel(d)
     rng = np.random.default_rng(length)
     xs = [rng.normal(size=(3, length, 3)) for _ in range(2)]

@@ -12,6 +12,10 @@ parameters') cotangents summed over the steps.  Two memory strategies:
 * ``checkpoint=0`` keeps every state of the forward pass (``T`` states);
 * ``checkpoint=k`` keeps every k-th, and recomputes the k states of a segment
   from its checkpoint before going back through it: ``T/k + k`` states.
+
+An affine recurrence ``sₜ₊₁ = aₜ sₜ + bₜ`` (linear attention, S4D, gated
+variants) runs instead in its chunked parallel form, a prefix scan within
+chunks of :data:`CHUNK` steps and across them, which torch differentiates.
 """
 from __future__ import annotations
 
@@ -47,9 +51,9 @@ class Scan:
 
     def prefix_scan(self, tensors) -> tuple:
         """An affine recurrence ``sₜ₊₁ = aₜ ⊙ sₜ + bₜ`` (over several states,
-        a matrix of elementwise coefficients) by a parallel prefix scan:
-        ``log₂ T`` rounds of composing pairs, then the outputs at every step at
-        once; torch differentiates it."""
+        a matrix of elementwise coefficients) in its chunked parallel form
+        (:func:`_affine_states`), then the outputs at every step at once;
+        torch differentiates it."""
         coefficients, outputs, pairs = self.parallel
         seqs = [x.movedim(k, 0) for x, k in zip(tensors[:self.n_inputs], self.times)]
         consts = tensors[self.n_inputs:]
@@ -57,23 +61,15 @@ class Scan:
         shapes = [shape for shape, _ in self.states]
         values = [v if v.dim() > len(shapes[i]) else v.expand(length, *v.shape)  # constant in time
                   for v, i in zip(coefficients(*seqs, *consts), [i for i, _ in pairs] + list(range(len(shapes))))]
+        rank = max(v.dim() for v in values)
+        values = [v.reshape(length, *[1] * (rank - v.dim()), *v.shape[1:]) for v in values]  # batch axes aligned
         k = len(self.states)
         a = [[None] * k for _ in range(k)]
         for (i, j), value in zip(pairs, values):
             a[i][j] = value
-        b = list(values[len(pairs):])
-        shift = 1
-        while shift < length:
-            late_a = [[None if x is None else x[shift:] for x in row] for row in a]
-            early_a = [[None if x is None else x[:-shift] for x in row] for row in a]
-            new_a = _matmul(late_a, early_a)
-            new_b = [_add(_apply(late_a[i], [x[:-shift] for x in b]), b[i][shift:]) for i in range(k)]
-            a = [[_keep_head(a[i][j], new_a[i][j], shift) for j in range(k)] for i in range(k)]
-            b = [torch.cat([b[i][:shift], new_b[i]]) for i in range(k)]
-            shift *= 2
         s0 = self.initial(seqs[0])
-        after = [_add(_apply(a[i], s0), b[i]) for i in range(k)]  # s₁ … s_T
-        before = [torch.cat([s.unsqueeze(0), later[:-1]]) for s, later in zip(s0, after)]
+        after = _affine_states(a, list(values[len(pairs):]), s0)  # s₁ … s_T
+        before = [torch.cat([s.expand(later.shape[1:]).unsqueeze(0), later[:-1]]) for s, later in zip(s0, after)]
         return tuple(y.movedim(0, t) for y, t in zip(outputs(*seqs, *consts, *before), self.out_times))
 
     def reverse(self, *tensors):
@@ -153,6 +149,49 @@ class _BackpropagationThroughTime(torch.autograd.Function):
                       for c, shape in zip(cotangents, ctx.scan.out_shapes)]
         grads = ctx.scan.backward(tensors, cotangents, ctx.kept)
         return (None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[1:])))
+
+
+CHUNK = 32  # steps to a chunk of the parallel form
+
+
+def _affine_states(a: list, b: list, s0: list) -> list:
+    """The states ``s₁ … s_T`` of ``sₜ₊₁ = aₜ sₜ + bₜ`` from ``s₀``, chunked:
+    the T steps cut into chunks of :data:`CHUNK`, each chunk's prefixes by
+    :func:`_prefixes` (all chunks at once), the states entering the chunks by
+    the same recurrence on the chunks' totals, then every state at once.
+    Work O(T log CHUNK), depth O(log T)."""
+    length = b[0].shape[0]
+    if length <= CHUNK:
+        a, b = _prefixes(a, b)
+        return [_add(_apply(row, s0), offset) for row, offset in zip(a, b)]
+    n = -(-length // CHUNK)
+
+    def chunked(x):  # (T, …) → (CHUNK, n, …), the steps past T zero (their states are dropped)
+        if x is None:
+            return None
+        x = torch.cat([x, x.new_zeros(n * CHUNK - length, *x.shape[1:])])
+        return x.reshape(n, CHUNK, *x.shape[1:]).transpose(0, 1)
+    a, b = _prefixes([[chunked(x) for x in row] for row in a], [chunked(x) for x in b])
+    ends = _affine_states([[None if x is None else x[-1] for x in row] for row in a], [x[-1] for x in b], s0)
+    starts = [torch.cat([s.expand(end.shape[1:]).unsqueeze(0), end[:-1]]) for s, end in zip(s0, ends)]
+    within = [_add(_apply(row, starts), offset) for row, offset in zip(a, b)]
+    return [x.transpose(0, 1).reshape(n * CHUNK, *x.shape[2:])[:length] for x in within]
+
+
+def _prefixes(a: list, b: list) -> tuple:
+    """Hillis and Steele's scan along the first axis: ``(a, b)`` at step t
+    becomes the composite of steps 0 … t, in ``log₂`` of the length rounds."""
+    length, k = b[0].shape[0], len(b)
+    shift = 1
+    while shift < length:
+        late_a = [[None if x is None else x[shift:] for x in row] for row in a]
+        early_a = [[None if x is None else x[:-shift] for x in row] for row in a]
+        new_a = _matmul(late_a, early_a)
+        new_b = [_add(_apply(late_a[i], [x[:-shift] for x in b]), b[i][shift:]) for i in range(k)]
+        a = [[_keep_head(a[i][j], new_a[i][j], shift) for j in range(k)] for i in range(k)]
+        b = [torch.cat([b[i][:shift], new_b[i]]) for i in range(k)]
+        shift *= 2
+    return a, b
 
 
 def _add(x, y):
