@@ -154,3 +154,35 @@ def test_sequential_keeps_the_loop_and_agrees():
     assert "_coefficients" not in loop.code
     qkv = [torch.randn(3, 12, 4, dtype=torch.float64) for _ in range(3)]
     torch.testing.assert_close(loop(*qkv), compile_module(d, dtype=torch.float64)(*qkv), rtol=1e-12, atol=1e-12)
+
+
+MIXED_RANKS = """use std
+model f : R[2] -> R[2] * R[1, 1] * R[1, 1] =
+  param p0 : R[1, 1] ~ normal
+  x0 => let x1 = delay(x0, init=zeros),
+            x2 = transpose(p0),
+            x3 = delay(x1, init=ones),
+            x4 = delay(x2, init=zeros)
+        in (x3, x4, x2)
+"""
+
+
+@pytest.mark.parametrize("length", [1, 5, 13])
+def test_states_of_different_ranks_keep_their_own_axes(length, chunk):
+    """A regression the BPTT property found: delays of R[2] and of R[1, 1] in
+    one affine step (the chunked form once aligned every coefficient to the
+    largest rank, so R[2]'s steps met R[1, 1]'s axes)."""
+    d = sequence(catlearn.loads(MIXED_RANKS)["f"], length)
+    assert _parallel(d)
+    module = compile_module(d, dtype=torch.float64)
+    rng = np.random.default_rng(length)
+    x = rng.uniform(-1, 1, (length, 2))
+    t = torch.tensor(x, requires_grad=True)
+    ys = module(t)
+    params = {"p0": module.get_parameter("p0").detach().numpy()}
+    for y, reference in zip(ys, evaluate(d, [x], params)):
+        np.testing.assert_allclose(y.detach().numpy(), reference, rtol=1e-12, atol=1e-12)
+    ws = [rng.normal(size=tuple(y.shape)) for y in ys]
+    sum((y * torch.tensor(w)).sum() for y, w in zip(ys, ws)).backward()
+    (dx, *_) = evaluate(reverse(d), [x, *ws], params)
+    np.testing.assert_allclose(np.zeros_like(dx) if t.grad is None else t.grad.numpy(), dx, rtol=1e-10, atol=1e-12)

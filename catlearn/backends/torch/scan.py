@@ -61,8 +61,6 @@ class Scan:
         shapes = [shape for shape, _ in self.states]
         values = [v if v.dim() > len(shapes[i]) else v.expand(length, *v.shape)  # constant in time
                   for v, i in zip(coefficients(*seqs, *consts), [i for i, _ in pairs] + list(range(len(shapes))))]
-        rank = max(v.dim() for v in values)
-        values = [v.reshape(length, *[1] * (rank - v.dim()), *v.shape[1:]) for v in values]  # batch axes aligned
         k = len(self.states)
         a = [[None] * k for _ in range(k)]
         for (i, j), value in zip(pairs, values):
@@ -129,6 +127,34 @@ class Scan:
                 ds = list(outs[n + len(consts):])
         dseqs = [torch.stack(d, dim=k) if T else torch.zeros_like(x) for d, x, k in zip(dxs, seqs, self.times)]
         return (*dseqs, *dc)
+
+
+@dataclass(frozen=True, eq=False)
+class HoistedScan:
+    """A scan whose step ``φ = ρ ∘ (π ⊗ id)`` has a stateless part ``π : X ⊗
+    C → H`` on its sequences (:mod:`catlearn.semantics.stateful.hoist`):
+    ``pre`` runs π on every step at once (time first), `loop` scans ρ along
+    ``H``, and ``pre_back`` is ``R[π]`` on every step at once."""
+
+    pre: Callable
+    pre_back: Callable
+    loop: Scan
+    times: tuple  # the time axis of each sequence input
+
+    def __call__(self, *tensors):
+        n = len(self.times)
+        seqs = [x.movedim(k, 0) for x, k in zip(tensors[:n], self.times)]
+        return self.loop(*self.pre(*seqs, *tensors[n:]), *tensors[n:])
+
+    def reverse(self, *tensors):
+        """``R[scan]`` through ρ's loop, then through π at every step at once."""
+        n, k = len(self.times), len(tensors) - len(self.loop.out_times)
+        seqs, consts = [x.movedim(t, 0) for x, t in zip(tensors[:n], self.times)], tensors[n:k]
+        hidden = self.pre(*seqs, *consts)
+        grads = self.loop.reverse(*hidden, *consts, *tensors[k:])
+        back = self.pre_back(*seqs, *consts, *grads[:len(hidden)])
+        return (*(dx.movedim(0, t) for dx, t in zip(back[:n], self.times)),
+                *(u + v for u, v in zip(grads[len(hidden):], back[n:])))
 
 
 class _BackpropagationThroughTime(torch.autograd.Function):
