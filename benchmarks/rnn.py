@@ -27,6 +27,7 @@ import cProfile
 import math
 import pstats
 import statistics
+import os
 import subprocess
 import sys
 import time
@@ -148,15 +149,20 @@ def measure(what: str, gradient: str, steps: int, every: int) -> None:
     print(_resident("VmHWM") - before)
 
 
-def memory(steps: int, checkpoints: list) -> None:
-    def growth(*config) -> float:
-        out = subprocess.run([sys.executable, __file__, "--measure", *map(str, config)], capture_output=True,
-                             text=True, check=True).stdout
-        return int(out.split()[-1]) / 2 ** 20
+# glibc's malloc returns a freed block of 128 KiB or more to the system at once (no dynamic threshold), so
+# that the resident set follows what is live rather than what the heap's fragments hold
+MEASURED_ALLOCATOR = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+
+
+def memory(steps: int, checkpoints: list, repeat: int) -> None:
+    def growth(*config) -> float:  # the least of `repeat` fresh processes: the allocator's noise only adds
+        outs = [subprocess.run([sys.executable, __file__, "--measure", *map(str, config)], capture_output=True,
+                               text=True, check=True, env=MEASURED_ALLOCATOR).stdout for _ in range(repeat)]
+        return min(int(out.split()[-1]) for out in outs) / 2 ** 20
 
     state = BATCH * HIDDEN * 4 / 2 ** 20
     print(f"\n# GRU, T = {steps}, batch {BATCH}, hidden {HIDDEN}: peak growth of the resident set (MiB) during one "
-          f"forward + backward,\n# and the states a pass keeps at its peak (⌈T/k⌉ + k of {state * 2 ** 10:.0f} KiB)")
+          f"forward + backward (least of {repeat} processes),\n# and the states a pass keeps at its peak (⌈T/k⌉ + k of {state * 2 ** 10:.0f} KiB)")
     print(f"{'configuration':32} {'states':>6} {'states MiB':>10} {'autograd MiB':>12} {'rd MiB':>8}")
     print(f"{'catlearn, forward only':32} {0:6} {0:10.1f} {growth('forward', 'autograd', steps, 0):12.1f}")
     torch_mib = growth("torch", "autograd", steps, 0)
@@ -173,6 +179,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 10_000])
     parser.add_argument("--memory-length", type=int, default=10_000)
+    parser.add_argument("--memory-repeat", type=int, default=3)
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[0, 10, 30, 100, 300, 1000, 3000])
     parser.add_argument("--profile", nargs=3, metavar=("NETWORK", "GRADIENT", "T"),
                         help="profile catlearn's module instead (Elman or GRU, autograd or rd, a length)")
@@ -186,7 +193,7 @@ def main() -> None:
         network, gradient, steps = args.profile
         return profile(network, gradient, int(steps))
     timings(args.repeat, args.lengths)
-    memory(args.memory_length, args.checkpoints)
+    memory(args.memory_length, args.checkpoints, args.memory_repeat)
 
 
 if __name__ == "__main__":

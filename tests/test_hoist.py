@@ -2,8 +2,7 @@
 
 The factorisation is checked on the NumPy interpreter (ρ after π equals φ on
 random inputs), the split is the one promised (π reads no state, ρ keeps no
-box that reads sequences alone), and a checkpointed scan is not hoisted (its
-memory stays O(T/k + k)).  That the compiled, hoisted scans equal torch.nn's
+box that reads sequences alone), and π runs a segment of steps at a time.  That the compiled, hoisted scans equal torch.nn's
 RNN, GRU and LSTM, outputs and gradients in both modes, is
 tests/test_rnn_oracles.py."""
 from __future__ import annotations
@@ -78,10 +77,13 @@ def test_the_input_projection_leaves_the_loop(name):
     assert len([op for op in rest.ops if op.prim.name == "matvec"]) == 1  # W_hh h alone
 
 
-def test_an_affine_recurrence_keeps_its_parallel_form_and_a_checkpointed_scan_its_loop():
+def test_the_hoisted_part_runs_a_segment_at_a_time():
+    """An affine recurrence keeps its parallel form; a loop runs π on blocks
+    of at most BLOCK steps (from 0, and from each checkpoint), so that the
+    hoisted part adds O(BLOCK), not O(T), to what a pass keeps."""
     d, _ = scan_op("gla")
-    assert "HoistedScan" not in generate(d) and "_coefficients" in generate(d)
-    d, _ = scan_op("gru")
-    assert "HoistedScan" in generate(d)
-    d, _ = scan_op("gru", every=2)
-    assert "HoistedScan" not in generate(d)
+    assert "_pre" not in generate(d) and "_coefficients" in generate(d)
+    d, _ = scan_op("gru")  # T = 5 < BLOCK: one segment
+    assert "def forward_scan0_pre5(" in generate(d) and "hoisted={5: (" in generate(d)
+    d, _ = scan_op("gru", every=2)  # the forward pass's block of 5, then segments of 2, the last of 1
+    assert "hoisted={1: (forward_scan0_pre1, forward_scan0_pre_back1), 2: (" in generate(d)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import catlearn
-from catlearn.backends.torch import compile_module
+from catlearn.backends.torch import compile_module, scan
 from catlearn.semantics.stateful import with_checkpoints
 
 MODELS = Path(__file__).parent.parent / "models"
@@ -88,3 +88,13 @@ def test_bundled_instances_match_torch_nn(path, name, network):
     x = torch.randn(4, 20, D)
     with torch.no_grad():
         assert_near(ours(x), reference(x)[0], name)
+
+
+@pytest.mark.parametrize("every", [0, 100])
+@pytest.mark.parametrize("gradient", ["autograd", "rd"])
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_a_sequence_of_several_hoisted_blocks_matches_torch_nn(network, gradient, every):
+    """T = 2·BLOCK + 3: the input projection runs BLOCK steps at a time, the
+    last block shorter, and within checkpoints' segments of 100 steps, blocks
+    of 64 and 36 (catlearn/semantics/stateful/hoist.py)."""
+    compare(network, gradient, every, 2 * scan.BLOCK + 3, (3,), 11)

@@ -95,16 +95,16 @@ def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
 def _scan(d: Diagram, op, name: str) -> str:
     """The definitions of a ``scan`` box: its Mealy step, the step's reverse
     derivative, and the :class:`~catlearn.backends.torch.scan.Scan` running
-    them; an affine recurrence also gets its parallel form, and a step with
-    a stateless part on its sequences (kept states, no checkpoints) runs
-    that part on all steps at once
-    (:class:`~catlearn.backends.torch.scan.HoistedScan`)."""
+    them; an affine recurrence also gets its parallel form, and another
+    step's stateless part on its sequences
+    (:mod:`catlearn.semantics.stateful.hoist`) runs on a block of steps at once."""
     from ...core.batching import batched
     from ...semantics.rdc import reverse
     from ...semantics.stateful.affine import affine
     from ...semantics.stateful.hoist import hoisted
     from ...semantics.stateful.mealy import mealy
     from .fuse import fuse
+    from .scan import block_lengths
 
     a = op.attr
     m = mealy(op.body)
@@ -117,28 +117,27 @@ def _scan(d: Diagram, op, name: str) -> str:
     length = d.types[op.inputs[0]].shape[times[0]]
     over_time = [(length,)] * n + [()] * (len(op.inputs) - n)
     linear = affine(m) if op.prim is SCAN and a.get("parallel", True) else None
-    split = hoisted(m.step, n, k) if linear is None and not a.get("checkpoint", 0) else None
-    parts, parallel, loop = [], "None", name
+    split = hoisted(m.step, n, k) if linear is None and isinstance(length, int) and length > 0 else None
+    parts, parallel, hoist = [], "None", "None"
     if linear is not None:  # the recurrence is affine: a parallel prefix scan, no loop
         parts.append(generate(fuse(batched(linear.coefficients, over_time)), f"{name}_coefficients", shapes=True))
         parts.append(generate(fuse(batched(linear.outputs, over_time + [(length,)] * k)),
                               f"{name}_outputs", shapes=True))
         parallel = f"({name}_coefficients, {name}_outputs, {_literal(linear.pairs)})"
     step = m.step
-    if split is not None:  # π on every step at once, then the loop over ρ, its sequences time first
+    if split is not None:  # π on a block of steps at once (of each length a block can have), the loop over ρ
         pre, step = split
-        pre = batched(pre, over_time)
-        parts.append(generate(fuse(pre), f"{name}_pre", shapes=True))
-        parts.append(generate(fuse(reverse(pre)), f"{name}_pre_back", shapes=True))
-        n, times, loop = len(pre.outputs), (0,) * len(pre.outputs), f"{name}_loop"
-    parts.append(generate(fuse(step), f"{loop}_step", shapes=True))
-    parts.append(generate(fuse(reverse(step)), f"{loop}_back", shapes=True))
-    parts.append(f"{loop} = cat.Scan({loop}_step, {loop}_back, n_inputs={n}, states={_literal(states)}, "
+        sizes = block_lengths(length, a.get("checkpoint", 0))
+        for size in sizes:
+            block = batched(pre, [(size,)] * n + [()] * (len(op.inputs) - n))
+            parts.append(generate(fuse(block), f"{name}_pre{size}", shapes=True))
+            parts.append(generate(fuse(reverse(block)), f"{name}_pre_back{size}", shapes=True))
+        hoist = "{" + ", ".join(f"{size}: ({name}_pre{size}, {name}_pre_back{size})" for size in sizes) + "}"
+    parts.append(generate(fuse(step), f"{name}_step", shapes=True))
+    parts.append(generate(fuse(reverse(step)), f"{name}_back", shapes=True))
+    parts.append(f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
                  f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
-                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel})")
-    if split is not None:
-        parts.append(f"{name} = cat.HoistedScan({name}_pre, {name}_pre_back, {loop}, "
-                     f"times={_literal(tuple(d.types[i].rank - 1 - r for i, r in zip(op.inputs, a['in_ranks'])))})")
+                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist})")
     return "\n\n".join(parts)
 
 
@@ -147,9 +146,9 @@ def compile_source(source: str, name: str):
     import torch
 
     from .kernels import KERNELS, direct
-    from .scan import HoistedScan, Scan
+    from .scan import Scan
 
     boxes = {n: p.torch for n, p in (*REGISTRY.items(), *KERNELS.items()) if p.torch}
-    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, Scan=Scan, HoistedScan=HoistedScan, **boxes)}
+    namespace = {"T": torch, "cat": SimpleNamespace(const=CONST.torch, direct=direct, Scan=Scan, **boxes)}
     exec(compile(source, f"<catlearn:{name}>", "exec"), namespace)
     return namespace[name]

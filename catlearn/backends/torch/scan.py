@@ -41,6 +41,7 @@ class Scan:
     out_shapes: tuple
     checkpoint: int = 0
     parallel: tuple | None = None  # (coefficients, outputs, pairs) of an affine recurrence
+    hoisted: dict | None = None  # block length → (π, R[π]) on a block of steps at once, time first
 
     def __call__(self, *tensors):
         if self.parallel is not None:
@@ -83,78 +84,76 @@ class Scan:
     def length(self, tensors) -> int:
         return tensors[0].shape[self.times[0]]
 
-    def run(self, tensors, keep: int | None = None, start: int = 0, stop: int | None = None, states=None):
+    def hidden(self, tensors, start: int, stop: int) -> list:
+        """The step inputs of the steps ``start … stop − 1``, time first: the
+        sequences' slices, or the hoisted part π on all of those steps at once."""
+        seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
+        block = [x.narrow(k, start, stop - start).movedim(k, 0) for x, k in zip(seqs, self.times)]
+        return block if self.hoisted is None else list(self.hoisted[stop - start][0](*block, *consts))
+
+    def run(self, tensors, keep: int | None = None, start: int = 0, stop: int | None = None, states=None,
+            outputs: bool = True):
         """``(outputs, kept states)``: the steps ``start … stop − 1`` from
         `states` (the initial ones by default), keeping the states of the
-        steps that are multiples of `keep` (none where `keep` is None)."""
+        steps that are multiples of `keep` (none where `keep` is None); the
+        outputs are None where not asked for (a segment's states recomputed)."""
         seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
         states = self.initial(seqs[0]) if states is None else states
         stop = self.length(tensors) if stop is None else stop
         n_out = len(self.out_times)
-        ys: list = [[] for _ in range(n_out)]
+        ys: list = [None] * n_out  # each output, written step by step into its place
         kept = []
-        for t in range(start, stop):
-            if keep is not None and (t - start) % keep == 0:
-                kept.append(states)
-            outs = self.step(*[x.select(k, t) for x, k in zip(seqs, self.times)], *consts, *states)
-            for y, value in zip(ys, outs):
-                y.append(value)
-            states = list(outs[n_out:])
+        for block, end in _blocks(start, stop):
+            hidden = self.hidden(tensors, block, end)
+            for t in range(block, end):
+                if keep is not None and (t - start) % keep == 0:
+                    kept.append(states)
+                outs = self.step(*[h[t - block] for h in hidden], *consts, *states)
+                if outputs:
+                    if t == start:
+                        ys = [_sequence_of(value, shape, k, stop - start)
+                              for value, shape, k in zip(outs, self.out_shapes, self.out_times)]
+                    for y, value, k in zip(ys, outs, self.out_times):
+                        y.select(k, t - start).copy_(value)
+                states = list(outs[n_out:])
+        if not outputs:
+            return None, kept
         if stop == start:
             like = seqs[0]
             return tuple(like.new_zeros(shape) for shape in self.out_shapes), kept
-        return tuple(torch.stack(y, dim=k) for y, k in zip(ys, self.out_times)), kept
+        return tuple(ys), kept
 
     def backward(self, tensors, cotangents, kept: list) -> tuple:
         """The cotangents of the sequences and constants, given the outputs'
-        and the states kept by :meth:`run` (every ``checkpoint``-th, or all)."""
+        and the states kept by :meth:`run` (every ``checkpoint``-th, or all):
+        a checkpoint's segment at a time, within it :data:`BLOCK` steps at a time."""
         seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
-        n, T = self.n_inputs, self.length(tensors)
+        T = self.length(tensors)
         every = self.checkpoint or 1
         ds = [torch.zeros_like(s) for s in kept[0]] if kept else []
         dc = [torch.zeros_like(c) for c in consts]
-        dxs: list = [[None] * T for _ in seqs]
-        for segment in reversed(range(len(kept))):
-            start = segment * every
-            stop = min(T, start + every)
-            states = [kept[segment]] if every == 1 else self.run(tensors, 1, start, stop, kept[segment])[1]
-            for t in reversed(range(start, stop)):
-                outs = self.back(*[x.select(k, t) for x, k in zip(seqs, self.times)], *consts, *states[t - start],
-                                 *[dy.select(k, t) for dy, k in zip(cotangents, self.out_times)], *ds)
-                for j in range(n):
-                    dxs[j][t] = outs[j]
-                dc = [a + b for a, b in zip(dc, outs[n:n + len(consts)])]
-                ds = list(outs[n + len(consts):])
-        dseqs = [torch.stack(d, dim=k) if T else torch.zeros_like(x) for d, x, k in zip(dxs, seqs, self.times)]
+        dseqs = [torch.zeros_like(x) for x in seqs]  # written a block at a time
+        for segment, end in reversed(_segments(T, self.checkpoint)):
+            states = (kept[segment:end] if every == 1
+                      else self.run(tensors, 1, segment, end, kept[segment // every], outputs=False)[1])
+            for start, stop in reversed(_blocks(segment, end)):
+                hidden = self.hidden(tensors, start, stop)
+                dh: list = [[] for _ in hidden]
+                for t in reversed(range(start, stop)):
+                    outs = self.back(*[h[t - start] for h in hidden], *consts, *states[t - segment],
+                                     *[dy.select(k, t) for dy, k in zip(cotangents, self.out_times)], *ds)
+                    for d, value in zip(dh, outs):
+                        d.append(value)
+                    dc = [a + b for a, b in zip(dc, outs[len(hidden):len(hidden) + len(consts)])]
+                    ds = list(outs[len(hidden) + len(consts):])
+                dh = [torch.stack(d[::-1]) for d in dh]
+                if self.hoisted is not None:
+                    block = [x.narrow(k, start, stop - start).movedim(k, 0) for x, k in zip(seqs, self.times)]
+                    back = self.hoisted[stop - start][1](*block, *consts, *dh)
+                    dh, dc = back[:len(seqs)], [a + b for a, b in zip(dc, back[len(seqs):])]
+                for dx, d, k in zip(dseqs, dh, self.times):
+                    dx.narrow(k, start, stop - start).copy_(d.movedim(0, k))
         return (*dseqs, *dc)
-
-
-@dataclass(frozen=True, eq=False)
-class HoistedScan:
-    """A scan whose step ``φ = ρ ∘ (π ⊗ id)`` has a stateless part ``π : X ⊗
-    C → H`` on its sequences (:mod:`catlearn.semantics.stateful.hoist`):
-    ``pre`` runs π on every step at once (time first), `loop` scans ρ along
-    ``H``, and ``pre_back`` is ``R[π]`` on every step at once."""
-
-    pre: Callable
-    pre_back: Callable
-    loop: Scan
-    times: tuple  # the time axis of each sequence input
-
-    def __call__(self, *tensors):
-        n = len(self.times)
-        seqs = [x.movedim(k, 0) for x, k in zip(tensors[:n], self.times)]
-        return self.loop(*self.pre(*seqs, *tensors[n:]), *tensors[n:])
-
-    def reverse(self, *tensors):
-        """``R[scan]`` through ρ's loop, then through π at every step at once."""
-        n, k = len(self.times), len(tensors) - len(self.loop.out_times)
-        seqs, consts = [x.movedim(t, 0) for x, t in zip(tensors[:n], self.times)], tensors[n:k]
-        hidden = self.pre(*seqs, *consts)
-        grads = self.loop.reverse(*hidden, *consts, *tensors[k:])
-        back = self.pre_back(*seqs, *consts, *grads[:len(hidden)])
-        return (*(dx.movedim(0, t) for dx, t in zip(back[:n], self.times)),
-                *(u + v for u, v in zip(grads[len(hidden):], back[n:])))
 
 
 class _BackpropagationThroughTime(torch.autograd.Function):
@@ -177,6 +176,31 @@ class _BackpropagationThroughTime(torch.autograd.Function):
         return (None, *(g if need else None for g, need in zip(grads, ctx.needs_input_grad[1:])))
 
 
+BLOCK = 64  # steps whose hoisted part runs at once
+
+
+def _sequence_of(value: torch.Tensor, shape: tuple, time: int, length: int) -> torch.Tensor:
+    """An uninitialised sequence of `length` steps of `value`'s kind, its time axis `time` (of the output `shape`)."""
+    shape = list(shape)
+    shape[time] = length
+    return value.new_empty(shape)
+
+
+def _blocks(start: int, stop: int) -> list:
+    """The blocks ``[b, e)`` of at most :data:`BLOCK` steps from `start` to `stop`."""
+    return [(b, min(stop, b + BLOCK)) for b in range(start, stop, BLOCK)]
+
+
+def _segments(length: int, checkpoint: int) -> list:
+    """The segments a backward pass goes through, last to first: a checkpoint's, or one block."""
+    every = checkpoint or BLOCK
+    return [(s, min(length, s + every)) for s in range(0, length, every)]
+
+
+def block_lengths(length: int, checkpoint: int) -> list:
+    """Every length of block a scan of `length` steps runs its hoisted part on."""
+    blocks = _blocks(0, length) + [b for s, e in _segments(length, checkpoint) for b in _blocks(s, e)]
+    return sorted({e - b for b, e in blocks})
 CHUNK = 32  # steps to a chunk of the parallel form
 
 
