@@ -22,6 +22,7 @@ from ...core.diagram import CONST, SCAN, SCAN_REVERSE, Diagram
 from ...core.errors import CatError
 from ...core.initializers import INITIALIZERS
 from ...core.types import dtype
+from ..dtypes import require_real_arithmetic
 
 
 def _reduce(value, dt: str):
@@ -36,6 +37,7 @@ def _reduce(value, dt: str):
 def evaluate(d: Diagram, inputs: Sequence, params: Mapping[str, np.ndarray] | None = None) -> list:
     """The outputs of `d` on `inputs` (arrays, one per input wire) and named `params`."""
     params = params or {}
+    require_real_arithmetic(d, "NumPy interpreter")
     if len(inputs) != len(d.inputs):
         raise CatError(f"{d!r} takes {len(d.inputs)} input(s), given {len(inputs)}")
     inputs = [np.asarray(x) for x in inputs]
