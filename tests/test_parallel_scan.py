@@ -186,3 +186,36 @@ def test_states_of_different_ranks_keep_their_own_axes(length, chunk):
     sum((y * torch.tensor(w)).sum() for y, w in zip(ys, ws)).backward()
     (dx, *_) = evaluate(reverse(d), [x, *ws], params)
     np.testing.assert_allclose(np.zeros_like(dx) if t.grad is None else t.grad.numpy(), dx, rtol=1e-10, atol=1e-12)
+
+
+WITH_STATE = """use std.nn
+def attention_and_state(d) : R[d] * R[d] * R[d] -> R[d] * R[d, d] =
+  feedback S : R[d, d] = zeros in
+    (q, k, v, S) => let S2 = add(S, outer(k, v))
+                    in (matvec(transpose(S2), q), S2, S2)
+model m(t) : R[t, 4] * R[t, 4] * R[t, 4] -> R[t, 4] * R[t, 4, 4] = scan(attention_and_state(4))
+"""
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=ONE_CHUNK_SIZE)
+@given(length=st.integers(1, 70), batch=st.sampled_from([1, 4]), seed=st.integers(0, 2 ** 16))
+def test_linear_attention_final_state_equals_the_sum_of_outer_products(length, batch, seed, chunk):
+    """The chunked form's final state S_T = Σₜ kₜ vₜᵀ (an output of the step at
+    T), and the gradients through it and the outputs, in float32, to 1e-5
+    relative RMS (flash-linear-attention's tests accept 1e-3)."""
+    d = catlearn.loads(WITH_STATE.replace("m(t) : R[t", f"m : R[{length}").replace("R[t,", f"R[{length},"))["m"]
+    assert _parallel(d)
+    gen = torch.Generator().manual_seed(seed)
+    qkv = [torch.randn(batch, length, 4, generator=gen, requires_grad=True) for _ in range(3)]
+    y, states = compile_module(d)(*qkv)
+    ref = [x.detach().clone().requires_grad_() for x in qkv]
+    y_ref, final_ref = _masked_product(*ref), torch.einsum("btk,btv->bkv", ref[1], ref[2])
+
+    def rel(a, b):
+        return ((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt()).item()
+    assert rel(y, y_ref) < 1e-5 and rel(states[:, -1], final_ref) < 1e-5
+    w, w_final = torch.randn(y.shape, generator=gen), torch.randn(final_ref.shape, generator=gen)
+    ((y * w).sum() + (states[:, -1] * w_final).sum()).backward()
+    ((y_ref * w).sum() + (final_ref * w_final).sum()).backward()
+    for a, b in zip(qkv, ref):
+        assert rel(a.grad, b.grad) < 1e-5
