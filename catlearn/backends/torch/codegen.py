@@ -120,7 +120,7 @@ def _scan(d: Diagram, op, name: str) -> str:
     over_time = [(length,)] * n + [()] * (len(op.inputs) - n)
     linear = affine(m) if op.prim is SCAN and a.get("parallel", True) else None
     split = hoisted(m.step, n, k) if linear is None and isinstance(length, int) and length > 0 else None
-    parts, parallel, hoist = [], "None", "None"
+    parts, parallel, hoist, loop_consts = [], "None", "None", "None"
     if linear is not None:  # the recurrence is affine: a parallel prefix scan, no loop
         parts.append(generate(fuse(batched(linear.coefficients, over_time)), f"{name}_coefficients", shapes=True))
         parts.append(generate(fuse(batched(linear.outputs, over_time + [(length,)] * k)),
@@ -128,7 +128,8 @@ def _scan(d: Diagram, op, name: str) -> str:
         parallel = f"({name}_coefficients, {name}_outputs, {_literal(linear.pairs)})"
     step = m.step
     if split is not None:  # π on a block of steps at once (of each length a block can have), the loop over ρ
-        pre, step = split
+        pre, step, kept = split
+        loop_consts = _literal(kept)
         sizes = block_lengths(length, a.get("checkpoint", 0))
         for size in sizes:
             block = batched(pre, [(size,)] * n + [()] * (len(op.inputs) - n))
@@ -139,7 +140,7 @@ def _scan(d: Diagram, op, name: str) -> str:
     parts.append(generate(fuse(reverse(step)), f"{name}_back", shapes=True))
     parts.append(f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
                  f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
-                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist})")
+                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist}, loop_consts={loop_consts})")
     return "\n\n".join(parts)
 
 

@@ -42,6 +42,7 @@ class Scan:
     checkpoint: int = 0
     parallel: tuple | None = None  # (coefficients, outputs, pairs) of an affine recurrence
     hoisted: dict | None = None  # block length → (π, R[π]) on a block of steps at once, time first
+    loop_consts: tuple | None = None  # the constants the step reads, by index (None: all)
 
     def __call__(self, *tensors):
         if self.parallel is not None:
@@ -108,7 +109,7 @@ class Scan:
             for t in range(block, end):
                 if keep is not None and (t - start) % keep == 0:
                     kept.append(states)
-                outs = self.step(*[h[t - block] for h in hidden], *consts, *states)
+                outs = self.step(*[h[t - block] for h in hidden], *self.read(consts), *states)
                 if outputs:
                     if t == start:
                         ys = [_sequence_of(value, shape, k, stop - start)
@@ -131,7 +132,9 @@ class Scan:
         T = self.length(tensors)
         every = self.checkpoint or 1
         ds = [torch.zeros_like(s) for s in kept[0]] if kept else []
-        dc = [torch.zeros_like(c) for c in consts]
+        dpre = [torch.zeros_like(c) for c in consts]  # through the hoisted part
+        loop_consts = self.read(consts)
+        dc = [torch.zeros_like(c) for c in loop_consts]
         dseqs = [torch.zeros_like(x) for x in seqs]  # written a block at a time
         for segment, end in reversed(_segments(T, self.checkpoint)):
             states = (kept[segment:end] if every == 1
@@ -140,20 +143,26 @@ class Scan:
                 hidden = self.hidden(tensors, start, stop)
                 dh: list = [[] for _ in hidden]
                 for t in reversed(range(start, stop)):
-                    outs = self.back(*[h[t - start] for h in hidden], *consts, *states[t - segment],
+                    outs = self.back(*[h[t - start] for h in hidden], *loop_consts, *states[t - segment],
                                      *[dy.select(k, t) for dy, k in zip(cotangents, self.out_times)], *ds)
                     for d, value in zip(dh, outs):
                         d.append(value)
-                    dc = [a + b for a, b in zip(dc, outs[len(hidden):len(hidden) + len(consts)])]
-                    ds = list(outs[len(hidden) + len(consts):])
+                    dc = [a + b for a, b in zip(dc, outs[len(hidden):len(hidden) + len(loop_consts)])]
+                    ds = list(outs[len(hidden) + len(loop_consts):])
                 dh = [torch.stack(d[::-1]) for d in dh]
                 if self.hoisted is not None:
                     block = [x.narrow(k, start, stop - start).movedim(k, 0) for x, k in zip(seqs, self.times)]
                     back = self.hoisted[stop - start][1](*block, *consts, *dh)
-                    dh, dc = back[:len(seqs)], [a + b for a, b in zip(dc, back[len(seqs):])]
+                    dh, dpre = back[:len(seqs)], [a + b for a, b in zip(dpre, back[len(seqs):])]
                 for dx, d, k in zip(dseqs, dh, self.times):
                     dx.narrow(k, start, stop - start).copy_(d.movedim(0, k))
-        return (*dseqs, *dc)
+        for i, d in zip(range(len(consts)) if self.loop_consts is None else self.loop_consts, dc):
+            dpre[i] = dpre[i] + d
+        return (*dseqs, *dpre)
+
+    def read(self, consts) -> list:
+        """The constants the step reads."""
+        return list(consts) if self.loop_consts is None else [consts[i] for i in self.loop_consts]
 
 
 class _BackpropagationThroughTime(torch.autograd.Function):

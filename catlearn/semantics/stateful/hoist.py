@@ -3,7 +3,7 @@
 A step ``φ : X ⊗ C ⊗ S → Y ⊗ S`` (sequence inputs, constants, states)
 factors as ``φ = ρ ∘ (π ⊗ id_C ⊗ id_S) ∘ (Δ_C …)`` where ``π : X ⊗ C → H``
 is every box that depends on a sequence input but on no state, and
-``ρ : H ⊗ C ⊗ S → Y ⊗ S`` the rest.  Along a sequence, ``π`` needs no loop:
+``ρ : H ⊗ C ⊗ S → Y ⊗ S`` the rest (reading only the constants it needs).  Along a sequence, ``π`` needs no loop:
 it is a stateless map, so it runs on all T steps at once (its ``vmap`` over
 the time axis, :func:`~catlearn.core.batching.batched`), and only ``ρ`` runs
 step by step.  For an Elman or GRU cell, ``π`` is the input projection
@@ -19,9 +19,9 @@ as the unrolled network keeps.
 >>> step = mealy(rnn.ops[0].body).step  # its parameters are constants of the loop
 >>> step.type
 'R[2] * R[3, 2] * R[3] * R[3, 3] * R[3] * R[3] -> R[3] * R[3]'
->>> pre, rest = hoisted(step, n_inputs=1, n_states=1)
->>> pre.type
-'R[2] * R[3, 2] * R[3] * R[3, 3] * R[3] -> R[3]'
+>>> pre, rest, kept = hoisted(step, n_inputs=1, n_states=1)
+>>> pre.type, rest.type, kept  # ρ reads W_hh and b_hh alone
+('R[2] * R[3, 2] * R[3] * R[3, 3] * R[3] -> R[3]', 'R[3] * R[3, 3] * R[3] * R[3] -> R[3] * R[3]', (2, 3))
 >>> [op.prim.name for op in pre.ops], [op.prim.name for op in rest.ops]
 (['matvec', 'add'], ['matvec', 'add', 'add', 'tanh'])
 """
@@ -31,10 +31,11 @@ from ...core.diagram import Diagram
 from ...core.passes import dead_code_elimination
 
 
-def hoisted(step: Diagram, n_inputs: int, n_states: int) -> tuple[Diagram, Diagram] | None:
-    """``(π : X ⊗ C → H, ρ : H ⊗ C ⊗ S → Y ⊗ S)`` of a step whose first
-    `n_inputs` inputs are sequences and last `n_states` states (see the
-    module docstring), or None where no box can leave the loop."""
+def hoisted(step: Diagram, n_inputs: int, n_states: int) -> tuple[Diagram, Diagram, tuple] | None:
+    """``(π : X ⊗ C → H, ρ : H ⊗ C' ⊗ S → Y ⊗ S, C')`` of a step whose
+    first `n_inputs` inputs are sequences and last `n_states` states (see
+    the module docstring), ``C'`` being the constants ρ still reads (their
+    indices among C), or None where no box can leave the loop."""
     if step.params:
         return None
     n_consts = len(step.inputs) - n_inputs - n_states
@@ -59,6 +60,7 @@ def hoisted(step: Diagram, n_inputs: int, n_states: int) -> tuple[Diagram, Diagr
     pre = dead_code_elimination(Diagram(step.types, tuple(op for op in step.ops if op.body is None and
                                                           all(o in free for o in op.outputs)),
                                         (*xs, *cs), hidden, (), f"{step.name}/hoisted"))
-    rest = dead_code_elimination(Diagram(step.types, tuple(staying), (*hidden, *cs, *ss), step.outputs, (),
-                                         step.name))
-    return pre, rest
+    kept = tuple(j for j, c in enumerate(cs) if c in read)
+    rest = dead_code_elimination(Diagram(step.types, tuple(staying), (*hidden, *(cs[j] for j in kept), *ss),
+                                         step.outputs, (), step.name))
+    return pre, rest, kept
