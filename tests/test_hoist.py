@@ -2,9 +2,9 @@
 
 The factorisation is checked on the NumPy interpreter (ρ after π equals φ on
 random inputs), the split is the one promised (π reads no state, ρ keeps no
-box that reads sequences alone), and π runs a segment of steps at a time.  That the compiled, hoisted scans equal torch.nn's
-RNN, GRU and LSTM, outputs and gradients in both modes, is
-tests/test_rnn_oracles.py."""
+box that reads sequences alone), and π runs a block of steps at a time.
+That the compiled, hoisted scans equal torch.nn's RNN, GRU and LSTM, outputs
+and gradients in both modes, is tests/test_rnn_oracles.py."""
 from __future__ import annotations
 
 from pathlib import Path

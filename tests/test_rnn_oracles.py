@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.func import functional_call, grad, vmap
 
 import catlearn
 from catlearn.backends.torch import compile_module, scan
+from catlearn.core.errors import CatError
 from catlearn.semantics.stateful import with_checkpoints
 
 MODELS = Path(__file__).parent.parent / "models"
@@ -98,3 +100,54 @@ def test_a_sequence_of_several_hoisted_blocks_matches_torch_nn(network, gradient
     last block shorter, and within checkpoints' segments of 100 steps, blocks
     of 64 and 36 (catlearn/semantics/stateful/hoist.py)."""
     compare(network, gradient, every, 2 * scan.BLOCK + 3, (3,), 11)
+
+
+@pytest.mark.parametrize("gradient", ["autograd", "rd"])
+def test_per_example_gradients_by_torch_func_match_torch_nn(gradient):
+    """``vmap(grad(loss))`` over a batch as large as the hidden size: under
+    torch.func's transforms autograd mode differentiates the loop itself."""
+    torch.manual_seed(3)
+    reference = NETWORKS["gru"][2]()
+    names = NETWORKS["gru"][3]
+    ours = compile_module(sequence_model("gru", 6), gradient)
+    ours.load_state_dict({key: getattr(reference, name).detach().clone() for key, name in names.items()})
+    params = {key: value.detach() for key, value in ours.named_parameters()}
+    x = torch.randn(H, 6, D)
+
+    def loss(p, example):
+        return functional_call(ours, p, (example,)).pow(2).sum()
+    per_example = vmap(grad(loss), in_dims=(None, 0))(params, x)
+    for i in range(x.shape[0]):
+        reference.zero_grad()
+        reference(x[i:i + 1])[0].pow(2).sum().backward()
+        for key, name in names.items():
+            assert_near(per_example[key][i], getattr(reference, name).grad, f"example {i}: gradient of {key}")
+
+
+def test_a_second_derivative_needs_rd_mode_which_matches_torch_nn():
+    """Autograd mode's BPTT is differentiable once: asked for a graph of its
+    gradient it raises a CatError (it once gave a wrong second derivative
+    silently); rd mode's second derivatives equal torch.nn.GRU's."""
+    torch.manual_seed(4)
+    reference = NETWORKS["gru"][2]().double()
+    names = NETWORKS["gru"][3]
+    x = torch.randn(2, 5, D, dtype=torch.float64)
+    results = []
+    for run in ("autograd", "rd", "torch"):
+        if run == "torch":
+            module, f = reference, lambda v: reference(v)[0]
+            weights = [getattr(reference, name) for name in names.values()]
+        else:
+            module = compile_module(sequence_model("gru", 5), run, dtype=torch.float64)
+            module.load_state_dict({key: getattr(reference, name).detach().clone() for key, name in names.items()})
+            f, weights = module, [module.get_parameter(key) for key in names]
+        v = x.clone().requires_grad_(True)
+        loss = f(v).pow(2).sum()
+        if run == "autograd":
+            with pytest.raises(CatError, match="`rd` gradient mode"):
+                torch.autograd.grad(loss, v, create_graph=True)
+            continue
+        (dx,) = torch.autograd.grad(loss, v, create_graph=True)
+        results.append(torch.autograd.grad(dx.pow(2).sum(), [v, *weights]))
+    for ours, theirs, what in zip(*results, ["input", *names]):
+        assert_near(ours, theirs, f"second derivative, {what}")

@@ -16,12 +16,13 @@ from catlearn.backends.torch import compile_module
 from catlearn.core.errors import CatError
 
 MATVEC = "use std\nmodel f : {d}[3] -> {d}[2] =\n  param W : {d}[2, 3] ~ zeros\n  x => matvec(W, x)\n"
+PASSED_THROUGH = "use std\nmodel f : {d}[3] -> {d}[3] * {d}[2] =\n  param W : {d}[2] ~ zeros\n  x => (x, W)\n"
 IN_A_SCAN = ("use std\ndef step : {d}[2] -> {d}[2] = feedback s : {d}[2] = zeros in (x, s) => (s, add(x, s))\n"
              "model f : {d}[4, 2] -> {d}[4, 2] = scan(step)\n")
 
 
 @pytest.mark.parametrize("dt", ["Trop", "MinPlus", "Log"])
-@pytest.mark.parametrize("source", [MATVEC, IN_A_SCAN], ids=["matvec", "in a scan"])
+@pytest.mark.parametrize("source", [MATVEC, IN_A_SCAN, PASSED_THROUGH], ids=["matvec", "in a scan", "passed through"])
 def test_a_semiring_whose_sum_is_not_plus_is_refused_by_both_backends(dt, source):
     f = catlearn.loads(source.format(d=dt), name="model.cat")["f"]
     x = np.zeros(tuple(f.dom[0].shape))

@@ -31,15 +31,25 @@ NOT_RUN = ("Trop", "MinPlus", "Log")
 
 def require_real_arithmetic(d: Diagram, backend: str) -> None:
     """Raise a :class:`CatError` at the first box of `d` (or of a body in it)
-    with a wire over a semiring in :data:`NOT_RUN`."""
+    with a wire over a semiring in :data:`NOT_RUN`, else at such a parameter
+    or boundary wire (a model that passes one through)."""
     for op in d.ops:
         for w in (*op.inputs, *op.outputs):
-            t = d.types[w]
-            if t.dtype in NOT_RUN:
-                raise CatError(f"the {backend} cannot run `{op.prim.name}` over `{t.dtype}` (its ⊕ is not +)", op.span,
-                               expected="a dtype computed by real arithmetic: R, Z, N, B or Z_p", found=str(t),
-                               hint="models over Trop, MinPlus and Log check and draw; their products run from "
-                                    "Python with catlearn.backends.torch.semiring (semiring_matmul(a, b, 'maxplus'), "
-                                    "semiring_einsum, semiring_conv1d, semiring_conv2d)")
+            if d.types[w].dtype in NOT_RUN:
+                _refuse(backend, f"`{op.prim.name}`", d.types[w], op.span)
         if op.body is not None:
             require_real_arithmetic(op.body, backend)
+    for param in d.params:
+        if d.types[param.wire].dtype in NOT_RUN:
+            _refuse(backend, f"the parameter `{param.name}`", d.types[param.wire], param.span)
+    for w in (*d.inputs, *d.outputs):
+        if d.types[w].dtype in NOT_RUN:
+            _refuse(backend, "a model", d.types[w], None)
+
+
+def _refuse(backend: str, what: str, t, span) -> None:
+    raise CatError(f"the {backend} cannot run {what} over `{t.dtype}` (its ⊕ is not +)", span,
+                   expected="a dtype computed by real arithmetic: R, Z, N, B or Z_p", found=str(t),
+                   hint="models over Trop, MinPlus and Log check and draw; their products run from Python "
+                        "with catlearn.backends.torch.semiring (semiring_matmul(a, b, 'maxplus'), semiring_einsum, "
+                        "semiring_conv1d, semiring_conv2d)")

@@ -140,7 +140,8 @@ def _scan(d: Diagram, op, name: str) -> str:
     parts.append(generate(fuse(reverse(step)), f"{name}_back", shapes=True))
     parts.append(f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
                  f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
-                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist}, loop_consts={loop_consts})")
+                 f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist}, "
+                 f"loop_consts={loop_consts})")
     return "\n\n".join(parts)
 
 

@@ -13,6 +13,11 @@ parameters') cotangents summed over the steps.  Two memory strategies:
 * ``checkpoint=k`` keeps every k-th, and recomputes the k states of a segment
   from its checkpoint before going back through it: ``T/k + k`` states.
 
+Backpropagation through time is differentiable once (its kept states carry
+no graph): asked for a graph of its gradient it raises a CatError, as the
+``rd`` mode's reverse derivative is differentiable again.  Under torch.func's
+transforms the loop runs as plain torch operations, which they differentiate.
+
 An affine recurrence ``sₜ₊₁ = aₜ sₜ + bₜ`` (linear attention, S4D, gated
 variants) runs instead in its chunked parallel form, a prefix scan within
 chunks of :data:`CHUNK` steps and across them, which torch differentiates.
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from ...core.errors import CatError
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +54,8 @@ class Scan:
     def __call__(self, *tensors):
         if self.parallel is not None:
             return self.prefix_scan(tensors)
+        if torch._C._are_functorch_transforms_active():  # torch.func differentiates the loop itself
+            return self.run(tensors, stacked=True)[0]
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
             return _BackpropagationThroughTime.apply(self, *tensors)
         return self.run(tensors)[0]
@@ -76,7 +85,7 @@ class Scan:
         """``R[scan]``: the cotangents of the sequences and constants given
         theirs and the outputs' cotangents, recomputing the states (a lens)."""
         k = len(tensors) - len(self.out_times)
-        kept = self.run(tensors[:k], self.checkpoint or 1)[1]
+        kept = self.run(tensors[:k], self.checkpoint or 1, outputs=False)[1]
         return self.backward(tensors[:k], tensors[k:], kept)
 
     def initial(self, like: torch.Tensor) -> list:
@@ -93,16 +102,18 @@ class Scan:
         return block if self.hoisted is None else list(self.hoisted[stop - start][0](*block, *consts))
 
     def run(self, tensors, keep: int | None = None, start: int = 0, stop: int | None = None, states=None,
-            outputs: bool = True):
+            outputs: bool = True, stacked: bool = False):
         """``(outputs, kept states)``: the steps ``start … stop − 1`` from
         `states` (the initial ones by default), keeping the states of the
         steps that are multiples of `keep` (none where `keep` is None); the
-        outputs are None where not asked for (a segment's states recomputed)."""
+        outputs are None where not asked for (a segment's states recomputed),
+        written in place into one tensor each, or `stacked` at the end (for a
+        caller differentiating the loop itself)."""
         seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
         states = self.initial(seqs[0]) if states is None else states
         stop = self.length(tensors) if stop is None else stop
         n_out = len(self.out_times)
-        ys: list = [None] * n_out  # each output, written step by step into its place
+        ys: list = [None] * (stop - start if stacked else n_out)  # each step's outputs, or each output
         kept = []
         for block, end in _blocks(start, stop):
             hidden = self.hidden(tensors, block, end)
@@ -110,7 +121,9 @@ class Scan:
                 if keep is not None and (t - start) % keep == 0:
                     kept.append(states)
                 outs = self.step(*[h[t - block] for h in hidden], *self.read(consts), *states)
-                if outputs:
+                if stacked:
+                    ys[t - start] = outs[:n_out]
+                elif outputs:
                     if t == start:
                         ys = [_sequence_of(value, shape, k, stop - start)
                               for value, shape, k in zip(outs, self.out_shapes, self.out_times)]
@@ -122,6 +135,8 @@ class Scan:
         if stop == start:
             like = seqs[0]
             return tuple(like.new_zeros(shape) for shape in self.out_shapes), kept
+        if stacked:
+            return tuple(torch.stack(y, dim=k) for y, k in zip(zip(*ys), self.out_times)), kept
         return tuple(ys), kept
 
     def backward(self, tensors, cotangents, kept: list) -> tuple:
@@ -178,6 +193,12 @@ class _BackpropagationThroughTime(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *cotangents):
+        if torch.is_grad_enabled():  # create_graph: the kept states were computed without a graph
+            raise CatError("a second derivative through a scan needs the `rd` gradient mode",
+                           expected="compile_module(d, gradient='rd') for gradients of gradients",
+                           found="autograd mode, whose backpropagation through time is differentiable once",
+                           hint="rd mode differentiates its reverse derivative diagram again; autograd mode "
+                                "suits first derivatives (training)")
         tensors = ctx.saved_tensors
         cotangents = [torch.zeros(shape, dtype=tensors[0].dtype, device=tensors[0].device) if c is None else c
                       for c, shape in zip(cotangents, ctx.scan.out_shapes)]

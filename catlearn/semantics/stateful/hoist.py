@@ -3,15 +3,16 @@
 A step ``φ : X ⊗ C ⊗ S → Y ⊗ S`` (sequence inputs, constants, states)
 factors as ``φ = ρ ∘ (π ⊗ id_C ⊗ id_S) ∘ (Δ_C …)`` where ``π : X ⊗ C → H``
 is every box that depends on a sequence input but on no state, and
-``ρ : H ⊗ C ⊗ S → Y ⊗ S`` the rest (reading only the constants it needs).  Along a sequence, ``π`` needs no loop:
-it is a stateless map, so it runs on all T steps at once (its ``vmap`` over
-the time axis, :func:`~catlearn.core.batching.batched`), and only ``ρ`` runs
-step by step.  For an Elman or GRU cell, ``π`` is the input projection
-``W_ih xₜ + b_ih``: one matrix product for the whole sequence instead of T,
-in the forward pass and in the backward one.
+``ρ : H ⊗ C ⊗ S → Y ⊗ S`` the rest (reading only the constants it needs).
+Along a sequence, ``π`` needs no loop: it is a stateless map, so it runs on
+a block of steps at once (its ``vmap`` over the time axis,
+:func:`~catlearn.core.batching.batched`), and only ``ρ`` runs step by step.
+For an Elman or GRU cell, ``π`` is the input projection ``W_ih xₜ + b_ih``:
+one matrix product for a block of steps instead of one a step, in the
+forward pass and in the backward one.
 
-The price is ``H`` for every step, kept for the backward pass: O(T) memory,
-as the unrolled network keeps.
+The price is ``H`` for a block of steps at a time (the torch backend's
+``BLOCK``), recomputed in the backward pass: memory O(block).
 
 >>> import catlearn
 >>> from catlearn.semantics.stateful import mealy
