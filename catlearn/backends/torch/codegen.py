@@ -102,6 +102,7 @@ def _scan(d: Diagram, op, name: str) -> str:
     (:mod:`catlearn.semantics.stateful.hoist`) runs on a block of steps at once."""
     from ...core.batching import batched
     from ...semantics.rdc import reverse
+    from ...semantics.residuals import residuals
     from ...semantics.stateful.affine import affine
     from ...semantics.stateful.hoist import hoisted
     from ...semantics.stateful.mealy import mealy
@@ -117,7 +118,8 @@ def _scan(d: Diagram, op, name: str) -> str:
     out_times = tuple(d.types[o].rank - 1 - r for o, r in zip(outs, a["out_ranks"]))
     shapes = tuple(tuple(d.types[o].shape) for o in outs)
     length = d.types[op.inputs[0]].shape[times[0]]
-    over_time = [(length,)] * n + [()] * (len(op.inputs) - n)
+    n_consts = len(m.step.inputs) - n - k
+    over_time = [(length,)] * n + [()] * n_consts
     linear = affine(m) if op.prim is SCAN and a.get("parallel", True) else None
     split = hoisted(m.step, n, k) if linear is None and isinstance(length, int) and length > 0 else None
     parts, parallel, hoist, loop_consts = [], "None", "None", "None"
@@ -132,13 +134,18 @@ def _scan(d: Diagram, op, name: str) -> str:
         loop_consts = _literal(kept)
         sizes = block_lengths(length, a.get("checkpoint", 0))
         for size in sizes:
-            block = batched(pre, [(size,)] * n + [()] * (len(op.inputs) - n))
+            block = batched(pre, [(size,)] * n + [()] * n_consts)
             parts.append(generate(fuse(block), f"{name}_pre{size}", shapes=True))
             parts.append(generate(fuse(reverse(block)), f"{name}_pre_back{size}", shapes=True))
         hoist = "{" + ", ".join(f"{size}: ({name}_pre{size}, {name}_pre_back{size})" for size in sizes) + "}"
+    read = len(split[2]) if split is not None else n_consts  # the constants the loop's step reads
+    first = len(step.inputs) - k - read
+    with_residuals, back, _ = residuals(step, reverse(step), range(first, first + read))
     parts.append(generate(fuse(step), f"{name}_step", shapes=True))
-    parts.append(generate(fuse(reverse(step)), f"{name}_back", shapes=True))
-    parts.append(f"{name} = cat.Scan({name}_step, {name}_back, n_inputs={a['n_inputs']}, states={_literal(states)}, "
+    parts.append(generate(fuse(with_residuals), f"{name}_step_residuals", shapes=True))
+    parts.append(generate(fuse(back), f"{name}_back", shapes=True))
+    parts.append(f"{name} = cat.Scan({name}_step, {name}_step_residuals, {name}_back, n_inputs={a['n_inputs']}, "
+                 f"states={_literal(states)}, "
                  f"times={_literal(times)}, out_times={_literal(out_times)}, out_shapes={_literal(shapes)}, "
                  f"checkpoint={a.get('checkpoint', 0)}, parallel={parallel}, hoisted={hoist}, "
                  f"loop_consts={loop_consts})")

@@ -34,12 +34,16 @@ from ...core.errors import CatError
 
 @dataclass(frozen=True, eq=False)
 class Scan:
-    """A compiled ``scan`` box: ``step(x…, c…, s…) -> (y…, s'…)`` and
-    ``back(x…, c…, s…, dy…, ds'…) -> (dx…, dc…, ds…)`` with the layout of
-    its sequences (time axis of each input and output) and its states'
-    initial values ``(shape, value)``."""
+    """A compiled ``scan`` box: ``step(x…, c…, s…) -> (y…, s'…)``, the same
+    step also returning the residuals its reverse derivative reads,
+    ``step_residuals(x…, c…, s…) -> (y…, s'…, r…)``
+    (:mod:`catlearn.semantics.residuals`), and ``R[φ]``'s cotangent part
+    ``back(r…, c…, dy…, ds'…) -> (dx…, dc…, ds…)``, with the layout of its
+    sequences (time axis of each input and output) and its states' initial
+    values ``(shape, value)``."""
 
     step: Callable
+    step_residuals: Callable
     back: Callable
     n_inputs: int
     states: tuple
@@ -85,7 +89,7 @@ class Scan:
         """``R[scan]``: the cotangents of the sequences and constants given
         theirs and the outputs' cotangents, recomputing the states (a lens)."""
         k = len(tensors) - len(self.out_times)
-        kept = self.run(tensors[:k], self.checkpoint or 1, outputs=False)[1]
+        kept = self.run(tensors[:k], self.checkpoint or None, outputs=False, residuals=not self.checkpoint)[1]
         return self.backward(tensors[:k], tensors[k:], kept)
 
     def initial(self, like: torch.Tensor) -> list:
@@ -102,17 +106,18 @@ class Scan:
         return block if self.hoisted is None else list(self.hoisted[stop - start][0](*block, *consts))
 
     def run(self, tensors, keep: int | None = None, start: int = 0, stop: int | None = None, states=None,
-            outputs: bool = True, stacked: bool = False):
-        """``(outputs, kept states)``: the steps ``start … stop − 1`` from
-        `states` (the initial ones by default), keeping the states of the
-        steps that are multiples of `keep` (none where `keep` is None); the
-        outputs are None where not asked for (a segment's states recomputed),
-        written in place into one tensor each, or `stacked` at the end (for a
-        caller differentiating the loop itself)."""
+            outputs: bool = True, stacked: bool = False, residuals: bool = False):
+        """``(outputs, kept)``: the steps ``start … stop − 1`` from `states`
+        (the initial ones by default), keeping the states of the steps that
+        are multiples of `keep` (none where `keep` is None), or with
+        `residuals` every step's residuals; the outputs are None where not
+        asked for, written in place into one tensor each, or `stacked` at the
+        end (for a caller differentiating the loop itself)."""
         seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
         states = self.initial(seqs[0]) if states is None else states
         stop = self.length(tensors) if stop is None else stop
-        n_out = len(self.out_times)
+        n_out, n_states = len(self.out_times), len(self.states)
+        step = self.step_residuals if residuals else self.step
         ys: list = [None] * (stop - start if stacked else n_out)  # each step's outputs, or each output
         kept = []
         for block, end in _blocks(start, stop):
@@ -120,7 +125,9 @@ class Scan:
             for t in range(block, end):
                 if keep is not None and (t - start) % keep == 0:
                     kept.append(states)
-                outs = self.step(*[h[t - block] for h in hidden], *self.read(consts), *states)
+                outs = step(*[h[t - block] for h in hidden], *self.read(consts), *states)
+                if residuals:
+                    kept.append(outs[n_out + n_states:])
                 if stacked:
                     ys[t - start] = outs[:n_out]
                 elif outputs:
@@ -129,7 +136,7 @@ class Scan:
                               for value, shape, k in zip(outs, self.out_shapes, self.out_times)]
                     for y, value, k in zip(ys, outs, self.out_times):
                         y.select(k, t - start).copy_(value)
-                states = list(outs[n_out:])
+                states = list(outs[n_out:n_out + n_states])
         if not outputs:
             return None, kept
         if stop == start:
@@ -141,30 +148,30 @@ class Scan:
 
     def backward(self, tensors, cotangents, kept: list) -> tuple:
         """The cotangents of the sequences and constants, given the outputs'
-        and the states kept by :meth:`run` (every ``checkpoint``-th, or all):
-        a checkpoint's segment at a time, within it :data:`BLOCK` steps at a time."""
+        and what :meth:`run` kept (every step's residuals, or every
+        ``checkpoint``-th state): a checkpoint's segment at a time, its
+        residuals recomputed, within it :data:`BLOCK` steps at a time."""
         seqs, consts = tensors[:self.n_inputs], tensors[self.n_inputs:]
-        T = self.length(tensors)
-        every = self.checkpoint or 1
-        ds = [torch.zeros_like(s) for s in kept[0]] if kept else []
+        T, n_states = self.length(tensors), len(self.states)
+        ds = [torch.zeros_like(s) for s in self.initial(seqs[0])]
         dpre = [torch.zeros_like(c) for c in consts]  # through the hoisted part
         loop_consts = self.read(consts)
         dc = [torch.zeros_like(c) for c in loop_consts]
         dseqs = [torch.zeros_like(x) for x in seqs]  # written a block at a time
         for segment, end in reversed(_segments(T, self.checkpoint)):
-            states = (kept[segment:end] if every == 1
-                      else self.run(tensors, 1, segment, end, kept[segment // every], outputs=False)[1])
+            saved = (kept[segment:end] if not self.checkpoint else
+                     self.run(tensors, None, segment, end, kept[segment // self.checkpoint], outputs=False,
+                              residuals=True)[1])
             for start, stop in reversed(_blocks(segment, end)):
-                hidden = self.hidden(tensors, start, stop)
-                dh: list = [[] for _ in hidden]
+                dh: list = []
                 for t in reversed(range(start, stop)):
-                    outs = self.back(*[h[t - start] for h in hidden], *loop_consts, *states[t - segment],
+                    outs = self.back(*saved[t - segment], *loop_consts,
                                      *[dy.select(k, t) for dy, k in zip(cotangents, self.out_times)], *ds)
-                    for d, value in zip(dh, outs):
-                        d.append(value)
-                    dc = [a + b for a, b in zip(dc, outs[len(hidden):len(hidden) + len(loop_consts)])]
-                    ds = list(outs[len(hidden) + len(loop_consts):])
-                dh = [torch.stack(d[::-1]) for d in dh]
+                    n_h = len(outs) - len(loop_consts) - n_states
+                    dh.append(outs[:n_h])
+                    dc = [a + b for a, b in zip(dc, outs[n_h:n_h + len(loop_consts)])]
+                    ds = list(outs[n_h + len(loop_consts):])
+                dh = [torch.stack(d[::-1]) for d in zip(*dh)]
                 if self.hoisted is not None:
                     block = [x.narrow(k, start, stop - start).movedim(k, 0) for x, k in zip(seqs, self.times)]
                     back = self.hoisted[stop - start][1](*block, *consts, *dh)
@@ -186,7 +193,7 @@ class _BackpropagationThroughTime(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scan: Scan, *tensors):
-        outs, kept = scan.run(tensors, scan.checkpoint or 1)
+        outs, kept = scan.run(tensors, scan.checkpoint or None, residuals=not scan.checkpoint)
         ctx.scan, ctx.kept = scan, kept
         ctx.save_for_backward(*tensors)
         return outs
