@@ -160,18 +160,18 @@ def memory(steps: int, checkpoints: list, repeat: int) -> None:
                                text=True, check=True, env=MEASURED_ALLOCATOR).stdout for _ in range(repeat)]
         return min(int(out.split()[-1]) for out in outs) / 2 ** 20
 
-    state = BATCH * HIDDEN * 4 / 2 ** 20
     print(f"\n# GRU, T = {steps}, batch {BATCH}, hidden {HIDDEN}: peak growth of the resident set (MiB) during one "
-          f"forward + backward (least of {repeat} processes),\n# and the states a pass keeps at its peak (⌈T/k⌉ + k of {state * 2 ** 10:.0f} KiB)")
-    print(f"{'configuration':32} {'states':>6} {'states MiB':>10} {'autograd MiB':>12} {'rd MiB':>8}")
-    print(f"{'catlearn, forward only':32} {0:6} {0:10.1f} {growth('forward', 'autograd', steps, 0):12.1f}")
+          f"forward + backward (least of {repeat} processes),\n# and what a pass keeps at its peak: every step's "
+          f"residuals (k = 0), or ⌈T/k⌉ states and one segment's k steps of residuals")
+    print(f"{'configuration':32} {'states':>6} {'residuals':>9} {'autograd MiB':>12} {'rd MiB':>8}")
+    print(f"{'catlearn, forward only':32} {0:6} {0:9} {growth('forward', 'autograd', steps, 0):12.1f}")
     torch_mib = growth("torch", "autograd", steps, 0)
-    print(f"{'torch.nn.GRU (its autograd graph)':32} {'':>6} {'':>10} {torch_mib:12.1f}")
+    print(f"{'torch.nn.GRU (its autograd graph)':32} {'':>6} {'':>9} {torch_mib:12.1f}")
     for every in checkpoints:
-        kept = steps if every == 0 else math.ceil(steps / every) + every
-        label = "catlearn, all states" if every == 0 else f"catlearn, with_checkpoints(k={every})"
+        states, residuals = (0, steps) if every == 0 else (math.ceil(steps / every), every)
+        label = "catlearn, every step's residuals" if every == 0 else f"catlearn, with_checkpoints(k={every})"
         mib = [growth("catlearn", gradient, steps, every) for gradient in ("autograd", "rd")]
-        print(f"{label:32} {kept:6} {kept * state:10.1f} {mib[0]:12.1f} {mib[1]:8.1f}", flush=True)
+        print(f"{label:32} {states:6} {residuals:9} {mib[0]:12.1f} {mib[1]:8.1f}", flush=True)
 
 
 def main() -> None:

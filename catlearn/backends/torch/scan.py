@@ -1,17 +1,19 @@
 """Sequences on torch: a ``scan`` box as a loop over compiled steps.
 
 The code generator writes, for each ``scan`` box, its body's Mealy step
-``φ : X ⊗ C ⊗ S → Y ⊗ S`` and the step's reverse derivative ``R[φ]`` as two
-functions, once; a :class:`Scan` runs them along the time axis, so nothing is
-traced again per step.
+``φ : X ⊗ C ⊗ S → Y ⊗ S``, the same step returning the residuals ``r`` its
+reverse derivative reads, and the cotangent part of ``R[φ]`` on them
+(:mod:`catlearn.semantics.residuals`), as functions, once; a :class:`Scan`
+runs them along the time axis, so nothing is traced again per step.
 
-Its derivative is backpropagation through time by ``R[φ]``, run backwards in
-time: ``(dxₜ, dc, dsₜ) = R[φ](xₜ, c, sₜ, dyₜ, dsₜ₊₁)``, the constants' (and
-parameters') cotangents summed over the steps.  Two memory strategies:
+Its derivative is backpropagation through time, run backwards in time:
+``(dxₜ, dc, dsₜ) = R'(rₜ, c, dyₜ, dsₜ₊₁)``, the constants' (and parameters')
+cotangents summed over the steps.  Two memory strategies:
 
-* ``checkpoint=0`` keeps every state of the forward pass (``T`` states);
-* ``checkpoint=k`` keeps every k-th, and recomputes the k states of a segment
-  from its checkpoint before going back through it: ``T/k + k`` states.
+* ``checkpoint=0`` keeps every step's residuals from the forward pass;
+* ``checkpoint=k`` keeps every k-th state, and recomputes a segment's k
+  steps, with their residuals, from its checkpoint before going back through
+  it: ``T/k`` states and ``k`` steps' residuals.
 
 Backpropagation through time is differentiable once (its kept states carry
 no graph): asked for a graph of its gradient it raises a CatError, as the
