@@ -24,7 +24,6 @@ from ...core.diagram import CONST, FEEDBACK, SCAN, SCAN_REVERSE, Diagram
 from ...core.errors import CatError
 from ...core.primitives import REGISTRY
 from ...core.types import Poly
-from ..dtypes import require_real_arithmetic
 
 
 def _var(name: str) -> str:
@@ -51,7 +50,6 @@ def generate(d: Diagram, name: str = "forward", shapes: bool = False) -> str:
     (``def name(like)`` for a constant diagram: its values take `like`'s dtype and device).
     With `shapes`, the code is for inputs of exactly the diagram's types, and
     boxes with a ``torch_code`` are written out inline."""
-    require_real_arithmetic(d, "torch backend")
     names: dict[int, str] = {}
     args = []
     for p in d.params:

@@ -28,6 +28,7 @@ from ...core.batching import batch_shapes, batched
 from ...core.check import checked
 from ...core.diagram import Diagram
 from ...core.errors import CatError
+from ..dtypes import require_real_arithmetic
 from ...core.passes import dead_code_elimination
 from ...semantics.lens import DEFAULT_STRATEGY, STRATEGIES, compile_split
 from ..numpy.interpreter import init_params
@@ -171,6 +172,7 @@ class CatModule(nn.Module):
             raise CatError(f"unknown gradient mode `{gradient}`", expected=" or ".join(GRADIENTS), found=gradient)
         if strategy not in STRATEGIES:
             raise CatError(f"unknown strategy `{strategy}`", expected=" or ".join(STRATEGIES), found=strategy)
+        require_real_arithmetic(diagram, "torch backend")
         self.diagram = diagram
         self.gradient = gradient
         self.strategy = strategy

@@ -89,7 +89,8 @@ class Scan:
 
     def reverse(self, *tensors):
         """``R[scan]``: the cotangents of the sequences and constants given
-        theirs and the outputs' cotangents, recomputing the states (a lens)."""
+        theirs and the outputs' cotangents, recomputing the forward pass for
+        its residuals (a lens)."""
         k = len(tensors) - len(self.out_times)
         kept = self.run(tensors[:k], self.checkpoint or None, outputs=False, residuals=not self.checkpoint)[1]
         return self.backward(tensors[:k], tensors[k:], kept)
@@ -190,8 +191,9 @@ class Scan:
 
 
 class _BackpropagationThroughTime(torch.autograd.Function):
-    """A scan whose forward pass keeps its states (or checkpoints of them) and
-    whose backward pass runs ``R[φ]`` backwards in time."""
+    """A scan whose forward pass keeps every step's residuals (or checkpoints
+    of its states) and whose backward pass runs ``R[φ]``'s cotangent part
+    backwards in time."""
 
     @staticmethod
     def forward(ctx, scan: Scan, *tensors):
@@ -240,6 +242,8 @@ def block_lengths(length: int, checkpoint: int) -> list:
     """Every length of block a scan of `length` steps runs its hoisted part on."""
     blocks = _blocks(0, length) + [b for s, e in _segments(length, checkpoint) for b in _blocks(s, e)]
     return sorted({e - b for b, e in blocks})
+
+
 CHUNK = 32  # steps to a chunk of the parallel form
 
 
